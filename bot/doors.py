@@ -1,0 +1,33 @@
+"""Which front doors are open, from the settings: Slack, Teams, the REST API."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from handlers.context import Context
+from handlers.ports import ChatPort
+from storage.settings import Settings
+
+
+class Doors:
+    """Built before the services start (the chat ports go into the Context), routed after."""
+
+    def __init__(self, settings: Settings) -> None:
+        from bot.slack.door import SlackDoor
+
+        self.slack = SlackDoor(settings) if settings.slack_enabled else None
+
+    @property
+    def chats(self) -> dict[str, ChatPort]:
+        chats: dict[str, ChatPort] = {}
+        if self.slack is not None:
+            chats["slack"] = self.slack.chat
+        return chats
+
+    def add_routes(self, app: web.Application, ctx: Context) -> None:
+        if self.slack is not None:
+            self.slack.add_routes(app, ctx)
+
+    async def close(self) -> None:
+        if self.slack is not None:
+            await self.slack.close()

@@ -1,0 +1,31 @@
+"""Everything a use case needs, handed over by the app wiring."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from handlers.metrics import Metrics
+from handlers.ports import ChatPort
+from processing.pool import PixelPool
+from storage.db import Database
+from storage.objects import ObjectStore
+from storage.queue import JobQueue
+from storage.settings import Settings
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    settings: Settings
+    db: Database
+    store: ObjectStore
+    queue: JobQueue
+    pixels: PixelPool
+    chats: Mapping[str, ChatPort]
+    metrics: Metrics
+
+    def chat(self, platform: str) -> ChatPort:
+        try:
+            return self.chats[platform]
+        except KeyError:
+            raise LookupError(f"no chat door for platform {platform!r} is configured") from None

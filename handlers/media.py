@@ -1,0 +1,418 @@
+"""Media shared: record the share, stream the bytes to S3, process them, reply in the thread.
+
+Three idempotent jobs, each safe to retry and to run twice:
+  ingest(sighting)  bytes → pending bucket `<media_id>/original` (the same bytes twice are one media)
+  process(media)    renditions, faces, suggestions; then a reply job per sighting
+  reply(sighting)   post or update the thread reply
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import aiohttp
+from sqlalchemy import delete, select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.exc import IntegrityError
+
+from handlers import download, recognition, views
+from handlers.context import Context
+from handlers.ports import SharedFile, Sighting, UserFacingError
+from handlers.tags import hashtags_in
+from processing.images import MediaType, looks_like_html, sniff
+from processing.photo import PhotoResult, analyze_photo
+from storage.models import ChannelSettings, Face, Media, MediaKind, MediaStatus, Tag
+from storage.models import Sighting as SightingRow
+from storage.objects import ObjectStoreError, ObjectTooLarge
+from storage.queue import JobInfo, PermanentJobError
+
+log = logging.getLogger(__name__)
+
+ORIGINAL = "original"
+SNIFF_BYTES = 64
+STORE_FAILED = (
+    "I could not store this file: the file host or the storage kept failing. Please share it again later."
+)
+
+
+def original_key(media_id: uuid.UUID) -> str:
+    return f"{media_id}/{ORIGINAL}"
+
+
+def to_sighting(row: SightingRow) -> Sighting:
+    return Sighting(
+        id=row.id,
+        media_id=row.media_id,
+        platform=row.platform,
+        workspace_id=row.workspace_id,
+        channel_id=row.channel_id,
+        user_id=row.user_id,
+        file_id=row.file_id,
+        text=row.text,
+        filename=row.filename,
+        message_ref=row.message_ref,
+        thread_ref=row.thread_ref,
+        reply_ref=row.reply_ref,
+        conversation=row.conversation,
+    )
+
+
+async def media_shared(ctx: Context, shared: SharedFile) -> bool:
+    """Record a share and enqueue its ingest. Fast (runs in the request). False when already seen."""
+    async with ctx.db.session() as session:
+        statement = (
+            insert(SightingRow)
+            .values(
+                id=uuid.uuid4(),
+                platform=shared.platform,
+                workspace_id=shared.workspace_id,
+                channel_id=shared.channel_id,
+                channel_name=shared.channel_name,
+                channel_private=shared.channel_private,
+                file_id=shared.file_id,
+                user_id=shared.user_id,
+                text=shared.text,
+                filename=shared.filename,
+                message_ref=shared.message_ref,
+                thread_ref=shared.thread_ref,
+                conversation=dict(shared.conversation),
+            )
+            .on_conflict_do_nothing(constraint="uq_sightings_platform_file")
+            .returning(SightingRow.id)
+        )
+        sighting_id = (await session.execute(statement)).scalar_one_or_none()
+        if sighting_id is None:
+            # The same file again (a retried event, or both message/file_share and file_shared):
+            # fill in what the other delivery did not know, once.
+            await session.execute(
+                update(SightingRow)
+                .where(SightingRow.platform == shared.platform, SightingRow.file_id == shared.file_id)
+                .where(SightingRow.text == "")
+                .values(text=shared.text)
+            )
+            return False
+    await ctx.queue.defer("ingest", queueing_lock=f"ingest:{sighting_id}", sighting_id=str(sighting_id))
+    return True
+
+
+async def _load_sighting(ctx: Context, sighting_id: uuid.UUID) -> SightingRow | None:
+    async with ctx.db.session() as session:
+        return await session.get(SightingRow, sighting_id)
+
+
+async def ingest(ctx: Context, job: JobInfo, *, sighting_id: str) -> None:
+    row = await _load_sighting(ctx, uuid.UUID(sighting_id))
+    if row is None:
+        return  # the media was rejected and deleted meanwhile
+    sighting = to_sighting(row)
+    if row.media_id is not None:
+        await _after_ingest(ctx, row.media_id)
+        return
+    try:
+        media_id = await _fetch_into_store(ctx, sighting)
+    except UserFacingError as exc:
+        await fail_sighting(ctx, sighting, exc.sentence)
+        raise PermanentJobError(exc.sentence) from None
+    except (download.TransientDownloadError, ObjectStoreError) as exc:
+        if not job.is_last_attempt:
+            raise
+        await fail_sighting(ctx, sighting, STORE_FAILED)
+        raise PermanentJobError(str(exc)) from None
+    await _after_ingest(ctx, media_id)
+
+
+async def _after_ingest(ctx: Context, media_id: uuid.UUID) -> None:
+    async with ctx.db.session() as session:
+        media = await session.get(Media, media_id)
+        status = media.status if media else None
+    if status in (MediaStatus.receiving, MediaStatus.processing):
+        await ctx.queue.defer("process", queueing_lock=f"process:{media_id}", media_id=str(media_id))
+    elif status is not None:
+        await defer_replies(ctx, media_id)
+
+
+async def _fetch_into_store(ctx: Context, sighting: Sighting) -> uuid.UUID:
+    chat = ctx.chat(sighting.platform)
+    remote = await chat.resolve_file(sighting)
+    media_id = uuid.uuid4()
+    bucket = ctx.settings.bucket_pending
+    key = original_key(media_id)
+    async with aiohttp.ClientSession() as http:
+        chunks = download.stream(http, remote, max_bytes=ctx.settings.max_upload_bytes)
+        first, chunks = await _peek(chunks, SNIFF_BYTES)
+        kind = sniff(first)
+        if kind is None:
+            if looks_like_html(first):
+                raise UserFacingError(
+                    "I could not download this file: the chat service sent a web page instead of the file."
+                )
+            raise UserFacingError(
+                "I can't read this type of file: share a photo (JPEG, PNG, HEIC, WebP, GIF) or a video "
+                "(MP4, MOV, WebM, MKV)."
+            )
+        try:
+            stored = await ctx.store.put_stream(
+                bucket=bucket,
+                key=key,
+                chunks=chunks,
+                content_type=kind.mime,
+                max_bytes=ctx.settings.max_upload_bytes,
+            )
+        except ObjectTooLarge:
+            raise UserFacingError(
+                f"This file is larger than the {ctx.settings.max_upload_bytes // 1024**2} MB facetag accepts."
+            ) from None
+    ctx.metrics.bytes_in.inc(stored.size)
+    return await _register_media(
+        ctx, sighting, media_id=media_id, kind=kind, size=stored.size, sha256=stored.sha256
+    )
+
+
+async def _register_media(
+    ctx: Context, sighting: Sighting, *, media_id: uuid.UUID, kind: MediaType, size: int, sha256: str
+) -> uuid.UUID:
+    """Link the sighting to a media row; the same bytes seen before link to the existing media."""
+    async with ctx.db.session() as session:
+        existing = (
+            await session.execute(select(Media.id).where(Media.sha256 == sha256))
+        ).scalar_one_or_none()
+    if existing is None:
+        try:
+            async with ctx.db.session() as session:
+                session.add(
+                    Media(
+                        id=media_id,
+                        sha256=sha256,
+                        kind=MediaKind.video if kind.is_video else MediaKind.photo,
+                        mime=kind.mime,
+                        size_bytes=size,
+                        filename=sighting.filename,
+                        status=MediaStatus.processing,
+                        bucket=ctx.settings.bucket_pending,
+                    )
+                )
+                await session.flush()
+                await _link(session, sighting, media_id)
+            return media_id
+        except IntegrityError:
+            async with ctx.db.session() as session:
+                existing = (
+                    await session.execute(select(Media.id).where(Media.sha256 == sha256))
+                ).scalar_one()
+    # Same bytes as a media we already have: drop the new copy, keep one media with two sightings.
+    await ctx.store.delete(bucket=ctx.settings.bucket_pending, key=original_key(media_id))
+    async with ctx.db.session() as session:
+        await _link(session, sighting, existing)
+    return existing
+
+
+async def _link(session: object, sighting: Sighting, media_id: uuid.UUID) -> None:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    assert isinstance(session, AsyncSession)
+    await session.execute(update(SightingRow).where(SightingRow.id == sighting.id).values(media_id=media_id))
+    for tag in hashtags_in(sighting.text):
+        await session.execute(
+            insert(Tag).values(media_id=media_id, tag=tag, added_by=sighting.user_id).on_conflict_do_nothing()
+        )
+
+
+async def _peek(chunks: AsyncIterator[bytes], size: int) -> tuple[bytes, AsyncIterator[bytes]]:
+    """The first `size` bytes, and a stream that still yields everything."""
+    head: list[bytes] = []
+    got = 0
+    async for chunk in chunks:
+        head.append(chunk)
+        got += len(chunk)
+        if got >= size:
+            break
+
+    async def replay() -> AsyncIterator[bytes]:
+        for chunk in head:
+            yield chunk
+        async for chunk in chunks:
+            yield chunk
+
+    return b"".join(head)[:size], replay()
+
+
+async def process(ctx: Context, job: JobInfo, *, media_id: str) -> None:
+    mid = uuid.UUID(media_id)
+    async with ctx.db.session() as session:
+        media = await session.get(Media, mid)
+        if media is None or media.status not in (MediaStatus.processing, MediaStatus.receiving):
+            return
+        kind, bucket = media.kind, media.bucket or ctx.settings.bucket_pending
+    try:
+        if kind == MediaKind.video:
+            from handlers.video import process_video
+
+            await process_video(ctx, media_id=mid, bucket=bucket)
+        else:
+            await _process_photo(ctx, media_id=mid, bucket=bucket)
+    except UserFacingError as exc:
+        await fail_media(ctx, mid, exc.sentence)
+        raise PermanentJobError(exc.sentence) from None
+    except Exception:
+        if job.is_last_attempt:
+            await fail_media(
+                ctx,
+                mid,
+                "Something went wrong while processing this file; an admin can find details in the logs.",
+            )
+        raise
+    await recognition.suggest_for_media(ctx, mid)
+    await _finish(ctx, mid)
+    await defer_replies(ctx, mid)
+
+
+async def _process_photo(ctx: Context, *, media_id: uuid.UUID, bucket: str) -> None:
+    workdir = ctx.settings.data_dir / "tmp"
+    workdir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=workdir) as tmp:
+        source = Path(tmp) / ORIGINAL
+        await ctx.store.download(bucket=bucket, key=original_key(media_id), path=source)
+        result: PhotoResult = await ctx.pixels.run(analyze_photo, str(source))
+    await store_photo_result(ctx, media_id=media_id, bucket=bucket, result=result)
+
+
+async def store_photo_result(ctx: Context, *, media_id: uuid.UUID, bucket: str, result: PhotoResult) -> None:
+    """Renditions and crops to S3, faces and metadata to Postgres; replaces an earlier partial run."""
+    for name, data in result.renditions.items():
+        await ctx.store.put_bytes(
+            bucket=bucket, key=f"{media_id}/{name}", data=data, content_type="image/jpeg"
+        )
+    async with ctx.db.session() as session:
+        await session.execute(delete(Face).where(Face.media_id == media_id))
+    faces: list[Face] = []
+    for ordinal, face in enumerate(result.faces, start=1):
+        face_id = uuid.uuid4()
+        crop_key = f"{media_id}/{face_id}.jpg"
+        await ctx.store.put_bytes(
+            bucket=ctx.settings.bucket_faces, key=crop_key, data=face.crop_jpeg, content_type="image/jpeg"
+        )
+        faces.append(
+            Face(
+                id=face_id,
+                media_id=media_id,
+                ordinal=ordinal,
+                box=list(face.box),
+                score=face.score,
+                quality=face.quality,
+                embedding=list(face.embedding),
+                crop_key=crop_key,
+            )
+        )
+    async with ctx.db.session() as session:
+        session.add_all(faces)
+        await session.execute(
+            update(Media)
+            .where(Media.id == media_id)
+            .values(
+                width=result.width,
+                height=result.height,
+                taken_at=result.taken_at,
+                camera=result.camera,
+                mime=result.mime,
+            )
+        )
+    ctx.metrics.faces.inc(len(faces))
+
+
+async def _finish(ctx: Context, media_id: uuid.UUID) -> None:
+    """Processing done: pending, or approved at once where the channel auto-approves."""
+    async with ctx.db.session() as session:
+        auto = (
+            await session.execute(
+                select(ChannelSettings.auto_approve)
+                .join(
+                    SightingRow,
+                    (SightingRow.platform == ChannelSettings.platform)
+                    & (SightingRow.channel_id == ChannelSettings.channel_id),
+                )
+                .where(SightingRow.media_id == media_id, ChannelSettings.auto_approve.is_(True))
+                .limit(1)
+            )
+        ).scalar_one_or_none()
+        await session.execute(
+            update(Media)
+            .where(Media.id == media_id)
+            .values(status=MediaStatus.pending, processed_at=datetime.now(UTC), error=None)
+        )
+        media = await session.get(Media, media_id)
+        kind = media.kind.value if media and media.kind else "photo"
+    ctx.metrics.media.labels(kind=kind, outcome="ok").inc()
+    if auto:
+        from handlers.approval import approve
+
+        await approve(ctx, media_id=media_id, actor_id="auto-approve")
+
+
+async def defer_replies(ctx: Context, media_id: uuid.UUID) -> None:
+    async with ctx.db.session() as session:
+        ids = (
+            (await session.execute(select(SightingRow.id).where(SightingRow.media_id == media_id)))
+            .scalars()
+            .all()
+        )
+    for sid in ids:
+        await ctx.queue.defer("reply", queueing_lock=f"reply:{sid}", sighting_id=str(sid))
+
+
+async def reply(ctx: Context, job: JobInfo, *, sighting_id: str) -> None:
+    row = await _load_sighting(ctx, uuid.UUID(sighting_id))
+    if row is None or row.media_id is None:
+        return
+    view = await views.media_view(ctx, row.media_id)
+    if view is None:
+        return
+    sighting = to_sighting(row)
+    reply_ref = await ctx.chat(row.platform).publish_media(sighting, view)
+    if reply_ref and reply_ref != row.reply_ref:
+        async with ctx.db.session() as session:
+            await session.execute(
+                update(SightingRow).where(SightingRow.id == row.id).values(reply_ref=reply_ref)
+            )
+
+
+async def fail_sighting(ctx: Context, sighting: Sighting, sentence: str) -> None:
+    """Tell the thread once; a retried job does not repeat the message."""
+    async with ctx.db.session() as session:
+        claimed = (
+            await session.execute(
+                update(SightingRow)
+                .where(SightingRow.id == sighting.id, SightingRow.error_reported.is_(False))
+                .values(error_reported=True)
+                .returning(SightingRow.id)
+            )
+        ).scalar_one_or_none()
+    if claimed is not None:
+        try:
+            await ctx.chat(sighting.platform).notify(sighting, sentence)
+        except Exception:
+            log.exception(
+                "could not tell the thread about a failure", extra={"sighting_id": str(sighting.id)}
+            )
+
+
+async def fail_media(ctx: Context, media_id: uuid.UUID, sentence: str) -> None:
+    async with ctx.db.session() as session:
+        media = await session.get(Media, media_id)
+        if media is None:
+            return
+        media.status = MediaStatus.failed
+        media.error = sentence
+        kind = media.kind.value if media.kind else "photo"
+        rows = (
+            (await session.execute(select(SightingRow).where(SightingRow.media_id == media_id)))
+            .scalars()
+            .all()
+        )
+    ctx.metrics.media.labels(kind=kind, outcome="failed").inc()
+    for row in rows:
+        await fail_sighting(ctx, to_sighting(row), sentence)

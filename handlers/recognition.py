@@ -1,0 +1,185 @@
+"""Who is this face? Suggestions from confirmed people, clusters of unknown faces, spreading a new name.
+
+Rules:
+- suggest a person only when a confirmed face of theirs is within the calibrated distance;
+- two faces in one media are never the same person (one suggestion per person per media);
+- a person someone rejected for a face is never suggested for that face again;
+- unknown faces join the cluster of their nearest unknown neighbour, so naming one face of a
+  cluster suggests that person on the others.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from handlers.context import Context
+from processing.faces import DEFAULT_MATCH_THRESHOLD
+from storage.faces import nearest_confirmed, nearest_faces
+from storage.models import Face, FaceRejection, FaceState
+
+CANDIDATES = 20
+
+
+def threshold(ctx: Context) -> float:
+    return (
+        ctx.settings.match_threshold if ctx.settings.match_threshold is not None else DEFAULT_MATCH_THRESHOLD
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _Candidate:
+    face_id: uuid.UUID
+    person_id: uuid.UUID
+    distance: float
+
+
+async def _rejected(session: AsyncSession, face_ids: list[uuid.UUID]) -> dict[uuid.UUID, set[uuid.UUID]]:
+    rows = await session.execute(
+        select(FaceRejection.face_id, FaceRejection.person_id).where(FaceRejection.face_id.in_(face_ids))
+    )
+    rejected: dict[uuid.UUID, set[uuid.UUID]] = defaultdict(set)
+    for face_id, person_id in rows:
+        rejected[face_id].add(person_id)
+    return rejected
+
+
+async def suggest_for_media(ctx: Context, media_id: uuid.UUID) -> None:
+    """(Re)compute suggestions and clusters for every undecided face of one media."""
+    limit = threshold(ctx)
+    async with ctx.db.session() as session:
+        faces = list((await session.execute(select(Face).where(Face.media_id == media_id))).scalars())
+        taken = {f.person_id for f in faces if f.state == FaceState.confirmed and f.person_id}
+        open_faces = [f for f in faces if f.state != FaceState.confirmed]
+        if not open_faces:
+            return
+        rejected = await _rejected(session, [f.id for f in open_faces])
+        candidates: list[_Candidate] = []
+        for face in open_faces:
+            best: dict[uuid.UUID, float] = {}
+            for n in await nearest_confirmed(
+                session, embedding=face.embedding, limit=CANDIDATES, max_distance=limit
+            ):
+                if n.media_id == media_id or n.person_id is None:
+                    continue
+                if n.person_id in rejected[face.id] or n.person_id in taken:
+                    continue
+                best[n.person_id] = min(best.get(n.person_id, 2.0), n.distance)
+            candidates += [_Candidate(face.id, person, dist) for person, dist in best.items()]
+        assigned = _assign(candidates)
+        for face in open_faces:
+            choice = assigned.get(face.id)
+            if choice is None:
+                face.state, face.person_id, face.distance = FaceState.unknown, None, None
+            else:
+                face.state, face.person_id, face.distance = (
+                    FaceState.suggested,
+                    choice.person_id,
+                    choice.distance,
+                )
+        await session.flush()
+        for face in open_faces:
+            if face.cluster_id is None:
+                face.cluster_id = await _cluster_for(session, face, limit)
+        await session.flush()
+        # A cluster that contains a confirmed face speaks for its unknown members too.
+        await _suggest_from_clusters(
+            session, [f for f in open_faces if f.state == FaceState.unknown], rejected, taken
+        )
+
+
+def _assign(candidates: list[_Candidate]) -> dict[uuid.UUID, _Candidate]:
+    """Greedy by distance: each face gets at most one person, each person at most one face."""
+    assigned: dict[uuid.UUID, _Candidate] = {}
+    used: set[uuid.UUID] = set()
+    for c in sorted(candidates, key=lambda c: c.distance):
+        if c.face_id in assigned or c.person_id in used:
+            continue
+        assigned[c.face_id] = c
+        used.add(c.person_id)
+    return assigned
+
+
+async def _cluster_for(session: AsyncSession, face: Face, limit: float) -> uuid.UUID:
+    for n in await nearest_faces(
+        session, embedding=face.embedding, limit=10, max_distance=limit, exclude_media=face.media_id
+    ):
+        if n.cluster_id is not None:
+            return n.cluster_id
+    return uuid.uuid4()
+
+
+async def _suggest_from_clusters(
+    session: AsyncSession,
+    faces: list[Face],
+    rejected: dict[uuid.UUID, set[uuid.UUID]],
+    taken: set[uuid.UUID],
+) -> None:
+    used = set(taken)
+    for face in faces:
+        if face.cluster_id is None:
+            continue
+        rows = await session.execute(
+            select(Face.person_id, Face.embedding.cosine_distance(face.embedding).label("d"))
+            .where(Face.cluster_id == face.cluster_id, Face.state == FaceState.confirmed)
+            .order_by("d")
+            .limit(1)
+        )
+        row = rows.first()
+        if row is None or row.person_id is None:
+            continue
+        if row.person_id in rejected[face.id] or row.person_id in used:
+            continue
+        face.state, face.person_id, face.distance = FaceState.suggested, row.person_id, float(row.d)
+        used.add(row.person_id)
+    await session.flush()
+
+
+async def spread_name(ctx: Context, face_id: uuid.UUID) -> set[uuid.UUID]:
+    """A face was just named: suggest that person on close unknown faces and its cluster.
+
+    Returns the media whose replies changed."""
+    limit = threshold(ctx)
+    changed: set[uuid.UUID] = set()
+    async with ctx.db.session() as session:
+        named = await session.get(Face, face_id)
+        if named is None or named.person_id is None or named.state != FaceState.confirmed:
+            return changed
+        person = named.person_id
+        near = await nearest_faces(
+            session, embedding=named.embedding, limit=200, max_distance=limit, exclude_media=named.media_id
+        )
+        ids = {n.face_id for n in near if n.state == FaceState.unknown}
+        if named.cluster_id is not None:
+            members = await session.execute(
+                select(Face.id).where(
+                    Face.cluster_id == named.cluster_id,
+                    Face.state == FaceState.unknown,
+                    Face.media_id != named.media_id,
+                )
+            )
+            ids |= set(members.scalars())
+        if not ids:
+            return changed
+        candidates = list((await session.execute(select(Face).where(Face.id.in_(ids)))).scalars())
+        rejected = await _rejected(session, [f.id for f in candidates])
+        media_ids = {f.media_id for f in candidates}
+        holders = await session.execute(
+            select(Face.media_id).where(
+                Face.media_id.in_(media_ids), Face.person_id == person, Face.state != FaceState.unknown
+            )
+        )
+        busy = set(holders.scalars())
+        distance = {n.face_id: n.distance for n in near}
+        for face in sorted(candidates, key=lambda f: distance.get(f.id, limit)):
+            if face.media_id in busy or person in rejected[face.id]:
+                continue
+            face.state, face.person_id = FaceState.suggested, person
+            face.distance = distance.get(face.id, limit)
+            busy.add(face.media_id)
+            changed.add(face.media_id)
+    return changed

@@ -1,0 +1,293 @@
+"""Faces: the `FaceEngine` protocol and the dlib engine (HOG or CNN detection, 5-point alignment,
+ResNet 128-d embeddings).
+
+Speed: the naive recipe (what the face_recognition library does) runs HOG with one 2x upsampling on
+the full-resolution photo, which on a 12 MP photo scans a 48 MP pyramid (about 5 s on one core).
+`DlibEngine` instead detects on a copy whose long edge is `detect_long_edge` (downscaled for big
+photos, upscaled at most 2x for small ones, so small photos get exactly the naive 2x upsampling), maps
+the boxes back, and takes landmarks and aligned 150 x 150 chips from the image it was given. The
+embeddings of all faces of a photo are computed in one batch call.
+
+Threads: the dlib Python calls hold the GIL and the ResNet keeps per-call state inside the network
+object, so one `DlibEngine` serialises its calls with a lock; threads give no parallelism. For
+throughput run one engine per worker *process* (models are loaded lazily on first use, about 0.3 s,
+~100 MB per process).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+import numpy as np
+import numpy.typing as npt
+from PIL import Image
+
+Embedding = npt.NDArray[np.float32]
+
+# Calibrated on /work/shared/data/faces identities (genuine vs impostor pairs, cosine distance on
+# L2-normalised dlib embeddings): `python -m bench.calibrate` picks the largest threshold with
+# precision >= 0.99. See the RESULT line it prints.
+DEFAULT_MATCH_THRESHOLD = 0.07
+
+DEFAULT_DETECT_LONG_EDGE = 1600
+CHIP_SIZE = 150
+CHIP_PADDING = 0.25
+_MAX_UPSCALE = 2.0
+_GOOD_FACE_PX = 100.0  # box width from which size no longer limits recognition quality
+_SHARP_SCALE = 60.0  # Laplacian variance of a chip at which sharpness counts as 0.5
+
+
+class ModelsMissing(RuntimeError):
+    """The dlib model files (package face-recognition-models) cannot be found."""
+
+
+@dataclass(frozen=True, slots=True)
+class Box:
+    """Pixel coordinates in the (EXIF-rotated) image the engine was given; right/bottom exclusive."""
+
+    left: int
+    top: int
+    right: int
+    bottom: int
+
+    @property
+    def width(self) -> int:
+        return self.right - self.left
+
+    @property
+    def height(self) -> int:
+        return self.bottom - self.top
+
+    @property
+    def area(self) -> int:
+        return max(0, self.width) * max(0, self.height)
+
+    def scaled(self, factor: float) -> Box:
+        """The same box in an image resized by `factor`."""
+        return Box(
+            round(self.left * factor),
+            round(self.top * factor),
+            round(self.right * factor),
+            round(self.bottom * factor),
+        )
+
+    def iou(self, other: Box) -> float:
+        inter = Box(
+            max(self.left, other.left),
+            max(self.top, other.top),
+            min(self.right, other.right),
+            min(self.bottom, other.bottom),
+        )
+        if inter.width <= 0 or inter.height <= 0:
+            return 0.0
+        return inter.area / (self.area + other.area - inter.area)
+
+
+@dataclass(frozen=True, slots=True)
+class DetectedFace:
+    box: Box
+    score: float  # detector confidence: HOG SVM margin (>= 0, ~0-3) or CNN MMOD confidence
+    embedding: Embedding  # shape (128,), float32, L2-normalised
+    quality: float  # how good a face is for recognition (size x sharpness x frontal), 0..1
+
+
+class FaceEngine(Protocol):
+    name: str  # "dlib"
+    match_threshold: float  # max cosine distance for "same person", calibrated
+
+    def analyze(self, image: Image.Image) -> list[DetectedFace]: ...  # blocking
+
+
+def cosine_distance(a: Embedding, b: Embedding) -> float:
+    """1 - cosine similarity of two L2-normalised embeddings (0 = identical, 2 = opposite)."""
+    return float(1.0 - np.dot(a, b))
+
+
+def default_models_dir() -> Path:
+    """Where face-recognition-models keeps the dlib weights (found without importing the package,
+    whose `__init__` needs the removed `pkg_resources`)."""
+    spec = importlib.util.find_spec("face_recognition_models")
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelsMissing("The face-recognition-models package is not installed.")
+    return Path(next(iter(spec.submodule_search_locations))) / "models"
+
+
+@dataclass(frozen=True, slots=True)
+class _DlibModels:
+    detector: Any  # dlib.fhog_object_detector or dlib.cnn_face_detection_model_v1
+    landmarks: Any  # dlib.shape_predictor (5 points)
+    recognizer: Any  # dlib.face_recognition_model_v1
+
+    @classmethod
+    def load(cls, models_dir: Path, detector: Literal["hog", "cnn"]) -> _DlibModels:
+        import dlib  # noqa: PLC0415 - heavy native import, only in processes that analyse faces
+
+        def path(name: str) -> str:
+            file = models_dir / name
+            if not file.is_file():
+                raise ModelsMissing(f"dlib model file {file} is missing.")
+            return str(file)
+
+        det = (
+            dlib.cnn_face_detection_model_v1(path("mmod_human_face_detector.dat"))
+            if detector == "cnn"
+            else dlib.get_frontal_face_detector()
+        )
+        return cls(
+            detector=det,
+            landmarks=dlib.shape_predictor(path("shape_predictor_5_face_landmarks.dat")),
+            recognizer=dlib.face_recognition_model_v1(path("dlib_face_recognition_resnet_model_v1.dat")),
+        )
+
+
+class DlibEngine:
+    """`FaceEngine` on dlib. Models load lazily on first use; instances are safe to share between
+    threads (calls are serialised), but use one instance per process for parallelism."""
+
+    name = "dlib"
+
+    def __init__(
+        self,
+        *,
+        match_threshold: float = DEFAULT_MATCH_THRESHOLD,
+        detector: Literal["hog", "cnn"] = "hog",
+        detect_long_edge: int = DEFAULT_DETECT_LONG_EDGE,
+        detect_grey: bool = True,
+        num_jitters: int = 1,
+        models_dir: Path | None = None,
+    ) -> None:
+        self.match_threshold = match_threshold
+        self.detector = detector
+        self.detect_long_edge = detect_long_edge
+        self.detect_grey = detect_grey
+        self.num_jitters = num_jitters
+        self._models_dir = models_dir
+        self._models: _DlibModels | None = None
+        self._lock = threading.Lock()
+
+    def _loaded(self) -> _DlibModels:
+        if self._models is None:
+            self._models = _DlibModels.load(self._models_dir or default_models_dir(), self.detector)
+        return self._models
+
+    def warm_up(self) -> None:
+        """Load the models now (otherwise the first `analyze` does)."""
+        with self._lock:
+            self._loaded()
+
+    def analyze(self, image: Image.Image) -> list[DetectedFace]:
+        pixels = _rgb_array(image)
+        with self._lock:
+            models = self._loaded()
+            found = self._detect(models, image, pixels)
+            return self._describe(models, pixels, found)
+
+    def analyze_crop(self, image: Image.Image, *, padding: float = CHIP_PADDING) -> DetectedFace:
+        """Treat the whole `image` as one face crop (e.g. an already aligned chip with `padding` around
+        the face, as `dlib.get_face_chip` makes): landmarks, alignment and embedding without detection."""
+        pixels = _rgb_array(image)
+        h, w = pixels.shape[:2]
+        inset_x, inset_y = w * padding / (1 + 2 * padding), h * padding / (1 + 2 * padding)
+        box = Box(round(inset_x), round(inset_y), round(w - inset_x), round(h - inset_y))
+        with self._lock:
+            return self._describe(self._loaded(), pixels, [(box, 0.0)])[0]
+
+    def detect(self, image: Image.Image) -> list[tuple[Box, float]]:
+        """Face boxes and detector scores only (no embeddings)."""
+        pixels = _rgb_array(image)
+        with self._lock:
+            return self._detect(self._loaded(), image, pixels)
+
+    # ------------------------------------------------------------------------------------------ internals
+
+    def _detect(
+        self, models: _DlibModels, image: Image.Image, pixels: npt.NDArray[np.uint8]
+    ) -> list[tuple[Box, float]]:
+        h, w = pixels.shape[:2]
+        scale = min(self.detect_long_edge / max(w, h), _MAX_UPSCALE)
+        grey = self.detector == "hog" and self.detect_grey
+        if scale >= _MAX_UPSCALE:  # small photo: dlib's own 2x pyramid-up, exactly as the naive recipe
+            work, upsample, scale = pixels, 1, 1.0
+        elif abs(scale - 1.0) < 0.02:
+            work, upsample, scale = pixels, 0, 1.0
+        else:
+            size = (max(1, round(w * scale)), max(1, round(h * scale)))
+            source = image.convert("L") if grey else _as_rgb(image)
+            work, upsample = np.asarray(source.resize(size, Image.Resampling.BILINEAR, reducing_gap=2.0)), 0
+        if grey and work.ndim == 3:
+            work = np.asarray(Image.fromarray(work).convert("L"))
+        found: list[tuple[Box, float]] = []
+        if self.detector == "cnn":
+            for det in models.detector(work, upsample):
+                found.append((_box_from_rect(det.rect, 1.0 / scale, w, h), float(det.confidence)))
+        else:
+            rects, scores, _ = models.detector.run(work, upsample, 0.0)
+            for rect, score in zip(rects, scores, strict=True):
+                found.append((_box_from_rect(rect, 1.0 / scale, w, h), float(score)))
+        return [(box, score) for box, score in found if box.width > 1 and box.height > 1]
+
+    def _describe(
+        self, models: _DlibModels, pixels: npt.NDArray[np.uint8], found: Sequence[tuple[Box, float]]
+    ) -> list[DetectedFace]:
+        if not found:
+            return []
+        import dlib  # noqa: PLC0415
+
+        shapes = dlib.full_object_detections()
+        for box, _ in found:
+            shapes.append(
+                models.landmarks(pixels, dlib.rectangle(box.left, box.top, box.right - 1, box.bottom - 1))
+            )
+        chips = dlib.get_face_chips(pixels, shapes, size=CHIP_SIZE, padding=CHIP_PADDING)
+        raw = models.recognizer.compute_face_descriptor(chips, self.num_jitters)
+        vectors = np.asarray([np.asarray(v) for v in raw], dtype=np.float32)
+        vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+        faces = []
+        for (box, score), shape, chip, vector in zip(found, shapes, chips, vectors, strict=True):
+            quality = _quality(box=box, shape=shape, chip=np.asarray(chip))
+            faces.append(DetectedFace(box=box, score=score, embedding=vector, quality=quality))
+        return faces
+
+
+def _as_rgb(image: Image.Image) -> Image.Image:
+    return image if image.mode == "RGB" else image.convert("RGB")
+
+
+def _rgb_array(image: Image.Image) -> npt.NDArray[np.uint8]:
+    return np.ascontiguousarray(np.asarray(_as_rgb(image), dtype=np.uint8))
+
+
+def _box_from_rect(rect: Any, factor: float, width: int, height: int) -> Box:
+    left = min(max(round(rect.left() * factor), 0), width)
+    top = min(max(round(rect.top() * factor), 0), height)
+    right = min(max(round((rect.right() + 1) * factor), 0), width)
+    bottom = min(max(round((rect.bottom() + 1) * factor), 0), height)
+    return Box(left, top, right, bottom)
+
+
+def _quality(*, box: Box, shape: Any, chip: npt.NDArray[np.uint8]) -> float:
+    """Size x sharpness x frontal, each 0..1.
+
+    size: box width relative to `_GOOD_FACE_PX`; sharpness: variance of the Laplacian of the aligned
+    grey chip, squashed v / (v + `_SHARP_SCALE`); frontal: from the 5 landmarks, how far the nose tip
+    sits from the middle between the eyes, relative to the eye distance (yaw), 1 = frontal.
+    """
+    size = min(1.0, max(box.width, 0) / _GOOD_FACE_PX)
+    grey = chip.astype(np.float32).mean(axis=2)
+    lap = grey[1:-1, :-2] + grey[1:-1, 2:] + grey[:-2, 1:-1] + grey[2:, 1:-1] - 4 * grey[1:-1, 1:-1]
+    variance = float(lap.var())
+    sharpness = variance / (variance + _SHARP_SCALE)
+    pts = np.asarray([(shape.part(i).x, shape.part(i).y) for i in range(5)], dtype=np.float64)
+    eye_a, eye_b, nose = pts[0:2].mean(axis=0), pts[2:4].mean(axis=0), pts[4]
+    eye_dist = float(np.linalg.norm(eye_a - eye_b))
+    if eye_dist < 1.0:
+        return 0.0
+    axis = (eye_b - eye_a) / eye_dist
+    offset = abs(float(np.dot(nose - (eye_a + eye_b) / 2, axis))) / eye_dist
+    frontal = max(0.0, 1.0 - 2.0 * offset)
+    return round(size * sharpness * frontal, 4)

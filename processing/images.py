@@ -1,0 +1,504 @@
+"""Photos: sniff the real type, decode safely, read EXIF, make renditions, face crops and annotated previews.
+
+Everything here is blocking CPU work on Pillow images; callers run it in a worker thread or process.
+Pillow releases the GIL while decoding, resizing and encoding, so threads do overlap here.
+
+Typical ingest of one photo::
+
+    photo = decode(path)                                  # RGB, EXIF-rotated, size-checked
+    work = fit_within(photo.image, long_edge=DESKTOP_LONG_EDGE)
+    faces = engine.analyze(work)                          # boxes in `work` pixels
+    files = {THUMB_NAME: thumbnail_jpeg(image=work), DESKTOP_NAME: desktop_jpeg(image=work)}
+    crops = [face_crop_jpeg(image=work, box=f.box) for f in faces]
+"""
+
+from __future__ import annotations
+
+import functools
+import io
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from enum import StrEnum
+from pathlib import Path
+from typing import BinaryIO, Protocol
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont, ImageOps, UnidentifiedImageError
+
+DEFAULT_MAX_PIXELS = 100_000_000
+"""Largest photo accepted (width x height, 100 megapixels); more is refused as a decompression bomb."""
+
+SNIFF_BYTES = 64
+"""How many leading bytes `sniff` needs to tell every supported type apart."""
+
+THUMB_NAME = "thumb_h200.jpg"
+THUMB_HEIGHT = 200
+THUMB_MAX_ASPECT = 10.0
+DESKTOP_NAME = "desktop.jpg"
+DESKTOP_LONG_EDGE = 2048
+FACE_CROP_MAX = 256
+JPEG_QUALITY = 85
+ANNOTATE_LONG_EDGE = 1280
+
+
+class MediaType(StrEnum):
+    JPEG = "jpeg"
+    PNG = "png"
+    GIF = "gif"
+    WEBP = "webp"
+    HEIC = "heic"
+    HEIF = "heif"
+    AVIF = "avif"
+    MP4 = "mp4"
+    MOV = "mov"
+    WEBM = "webm"
+    MKV = "mkv"
+    AVI = "avi"
+
+    @property
+    def is_video(self) -> bool:
+        return self in _VIDEO_TYPES
+
+    @property
+    def is_image(self) -> bool:
+        return not self.is_video
+
+    @property
+    def mime(self) -> str:
+        return _MIME[self]
+
+
+_VIDEO_TYPES = frozenset({MediaType.MP4, MediaType.MOV, MediaType.WEBM, MediaType.MKV, MediaType.AVI})
+_MIME = {
+    MediaType.JPEG: "image/jpeg",
+    MediaType.PNG: "image/png",
+    MediaType.GIF: "image/gif",
+    MediaType.WEBP: "image/webp",
+    MediaType.HEIC: "image/heic",
+    MediaType.HEIF: "image/heif",
+    MediaType.AVIF: "image/avif",
+    MediaType.MP4: "video/mp4",
+    MediaType.MOV: "video/quicktime",
+    MediaType.WEBM: "video/webm",
+    MediaType.MKV: "video/x-matroska",
+    MediaType.AVI: "video/x-msvideo",
+}
+# The Pillow plugin allowed to open each image type: a file is never handed to a decoder for another format.
+_PILLOW_FORMATS = {
+    MediaType.JPEG: "JPEG",
+    MediaType.PNG: "PNG",
+    MediaType.GIF: "GIF",
+    MediaType.WEBP: "WEBP",
+    MediaType.HEIC: "HEIF",
+    MediaType.HEIF: "HEIF",
+    MediaType.AVIF: "AVIF",
+}
+_HEIC_BRANDS = frozenset({b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"hevm", b"hevs"})
+_HEIF_BRANDS = frozenset({b"mif1", b"msf1", b"mif2"})
+_AVIF_BRANDS = frozenset({b"avif", b"avis"})
+_MOV_BRANDS = frozenset({b"qt  "})
+_MP4_BRANDS = frozenset(
+    {
+        b"isom",
+        b"iso2",
+        b"iso3",
+        b"iso4",
+        b"iso5",
+        b"iso6",
+        b"mp41",
+        b"mp42",
+        b"avc1",
+        b"dash",
+        b"M4V ",
+        b"M4VH",
+    }
+    | {b"M4VP", b"3gp4", b"3gp5", b"3gp6", b"3g2a", b"3g2b", b"3g2c", b"MSNV", b"XAVC", b"f4v ", b"mmp4"}
+)
+_HTML_PREFIXES = (b"<!doctype html", b"<html", b"<head", b"<body", b"<script", b"<!--", b"<?xml", b"<meta")
+
+
+# ---------------------------------------------------------------------------------------------- errors
+
+
+class MediaError(Exception):
+    """A photo we cannot use; `str(error)` is one sentence that can be shown to the user as is."""
+
+    def __init__(self, user_message: str) -> None:
+        super().__init__(user_message)
+        self.user_message = user_message
+
+
+class UnsupportedMedia(MediaError):
+    """Not a photo type we read (or not a photo at all, e.g. an HTML login page)."""
+
+
+class CorruptMedia(MediaError):
+    """Looks like a supported photo but cannot be decoded (truncated, damaged)."""
+
+
+class TooLarge(MediaError):
+    """More pixels than allowed: refused before decoding (decompression-bomb guard)."""
+
+
+# ---------------------------------------------------------------------------------------------- sniffing
+
+
+def sniff(first_bytes: bytes) -> MediaType | None:
+    """The media type from the leading bytes (give at least `SNIFF_BYTES`), never from a file name.
+
+    None means "not a photo or video we know", which includes HTML pages (see `looks_like_html`).
+    """
+    b = first_bytes
+    if b.startswith(b"\xff\xd8\xff"):
+        return MediaType.JPEG
+    if b.startswith(b"\x89PNG\r\n\x1a\n"):
+        return MediaType.PNG
+    if b.startswith((b"GIF87a", b"GIF89a")):
+        return MediaType.GIF
+    if b.startswith(b"RIFF") and len(b) >= 12:
+        return {b"WEBP": MediaType.WEBP, b"AVI ": MediaType.AVI}.get(b[8:12])
+    if b.startswith(b"\x1a\x45\xdf\xa3"):
+        return MediaType.WEBM if b"webm" in b[:SNIFF_BYTES] else MediaType.MKV
+    if b[4:8] == b"ftyp":
+        return _sniff_ftyp(b)
+    return None
+
+
+def _sniff_ftyp(b: bytes) -> MediaType | None:
+    box_size = int.from_bytes(b[0:4], "big")
+    major = b[8:12]
+    end = min(len(b), box_size) if box_size >= 16 else len(b)
+    compatible = {b[i : i + 4] for i in range(16, end - 3, 4)}
+    brands = [major, *sorted(compatible)]
+    for table, media_type in (
+        (_AVIF_BRANDS, MediaType.AVIF),
+        (_HEIC_BRANDS, MediaType.HEIC),
+        (_MOV_BRANDS, MediaType.MOV),
+        (_MP4_BRANDS, MediaType.MP4),
+    ):
+        if major in table:
+            return media_type
+    if major in _HEIF_BRANDS:
+        if compatible & _AVIF_BRANDS:
+            return MediaType.AVIF
+        return MediaType.HEIC if compatible & _HEIC_BRANDS else MediaType.HEIF
+    for brand in brands:  # an unusual major brand that lists a known compatible one
+        for table, media_type in ((_MP4_BRANDS, MediaType.MP4), (_MOV_BRANDS, MediaType.MOV)):
+            if brand in table:
+                return media_type
+    return None
+
+
+def looks_like_html(first_bytes: bytes) -> bool:
+    """True for web pages (what a file download returns when it needs a login)."""
+    head = first_bytes.lstrip(b"\xef\xbb\xbf").lstrip()[:32].lower()
+    return head.startswith(_HTML_PREFIXES)
+
+
+# ---------------------------------------------------------------------------------------------- decoding
+
+
+@dataclass(frozen=True, slots=True)
+class PhotoInfo:
+    media_type: MediaType
+    width: int  # of the full-resolution photo after EXIF orientation
+    height: int
+    taken_at: datetime | None  # EXIF DateTimeOriginal; timezone-aware only when OffsetTimeOriginal is set
+    camera_make: str | None
+    camera_model: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class DecodedPhoto:
+    image: Image.Image  # mode RGB, EXIF orientation applied
+    info: PhotoInfo
+
+    @property
+    def scale(self) -> float:
+        """`image.width / info.width`: below 1 when a JPEG was decoded in draft mode."""
+        return self.image.width / self.info.width
+
+
+Source = Path | str | bytes | BinaryIO
+
+
+@functools.cache
+def enable_heif() -> None:
+    """Register the HEIF/HEIC opener with Pillow (idempotent; called by `decode`)."""
+    import pillow_heif  # noqa: PLC0415 - only needed for HEIC, and registering mutates Pillow's registry
+
+    pillow_heif.register_heif_opener()
+
+
+def decode(
+    source: Source,
+    *,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    min_long_edge: int | None = None,
+) -> DecodedPhoto:
+    """Decode a photo from a path, bytes or a binary file object into an upright RGB image.
+
+    `min_long_edge`: when only a smaller image is needed, a JPEG is decoded in draft mode at the
+    smallest 1/2, 1/4 or 1/8 scale whose long edge is still at least this (much faster for big photos).
+    Raises `UnsupportedMedia`, `CorruptMedia` or `TooLarge`.
+    """
+    with _open_binary(source) as fp:
+        head = fp.read(SNIFF_BYTES)
+        fp.seek(0)
+        media_type = _image_type(head)
+        if media_type in (MediaType.HEIC, MediaType.HEIF):
+            enable_heif()
+        try:
+            with Image.open(fp, formats=[_PILLOW_FORMATS[media_type]]) as im:
+                return _decode_opened(
+                    im, media_type=media_type, max_pixels=max_pixels, min_long_edge=min_long_edge
+                )
+        except MediaError:
+            raise
+        except Image.DecompressionBombError as e:
+            raise TooLarge(_too_large_message(max_pixels)) from e
+        except UnidentifiedImageError as e:
+            raise CorruptMedia(f"This {media_type.name} file is damaged and cannot be opened.") from e
+        except (OSError, SyntaxError, ValueError, EOFError, IndexError, KeyError) as e:
+            raise CorruptMedia(
+                f"This {media_type.name} file is damaged or incomplete and cannot be read."
+            ) from e
+
+
+class _Closing:
+    def __init__(self, fp: BinaryIO, *, owned: bool) -> None:
+        self.fp = fp
+        self.owned = owned
+
+    def __enter__(self) -> BinaryIO:
+        return self.fp
+
+    def __exit__(self, *_: object) -> None:
+        if self.owned:
+            self.fp.close()
+
+
+def _open_binary(source: Source) -> _Closing:
+    if isinstance(source, bytes):
+        return _Closing(io.BytesIO(source), owned=True)
+    if isinstance(source, str | Path):
+        return _Closing(Path(source).open("rb"), owned=True)
+    if source.seekable():
+        return _Closing(source, owned=False)
+    return _Closing(io.BytesIO(source.read()), owned=True)
+
+
+def _image_type(head: bytes) -> MediaType:
+    media_type = sniff(head)
+    if media_type is None:
+        if looks_like_html(head):
+            raise UnsupportedMedia("This is a web page, not a photo; the download probably needed a sign-in.")
+        raise UnsupportedMedia("This file type is not supported; send a JPEG, PNG, GIF, WebP or HEIC photo.")
+    if media_type.is_video:
+        raise UnsupportedMedia(f"This is a video ({media_type.name}), not a photo.")
+    return media_type
+
+
+def _too_large_message(max_pixels: int) -> str:
+    return f"This photo is too large to process (more than {max_pixels / 1e6:.0f} megapixels)."
+
+
+def _decode_opened(
+    im: Image.Image, *, media_type: MediaType, max_pixels: int, min_long_edge: int | None
+) -> DecodedPhoto:
+    width, height = im.size
+    if width <= 0 or height <= 0:
+        raise CorruptMedia("This photo has no pixels.")
+    if width * height > max_pixels:
+        raise TooLarge(_too_large_message(max_pixels))
+    exif = im.getexif()
+    orientation = int(exif.get(0x0112, 1) or 1)
+    if min_long_edge is not None and media_type is MediaType.JPEG:
+        ratio = min_long_edge / max(width, height)
+        if ratio < 1:
+            im.draft(None, (max(1, int(width * ratio + 0.999)), max(1, int(height * ratio + 0.999))))
+    im.load()  # reads the first frame only (GIF, multi-image HEIF)
+    ImageOps.exif_transpose(im, in_place=True)  # in place: no 12 MP copy when already upright
+    rgb = to_rgb(im)
+    full_w, full_h = (height, width) if orientation in (5, 6, 7, 8) else (width, height)
+    taken_at, make, model = _exif_fields(exif)
+    info = PhotoInfo(media_type, full_w, full_h, taken_at, make, model)
+    return DecodedPhoto(image=rgb, info=info)
+
+
+def to_rgb(image: Image.Image) -> Image.Image:
+    """RGB copy of any Pillow image: transparency flattened on white, 16-bit scaled to 8-bit."""
+    if image.mode == "RGB":
+        return image
+    if image.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
+        arr = np.asarray(image, dtype=np.float64)
+        peak = 65535.0 if image.mode.startswith("I;16") or arr.max() > 255 else 255.0
+        gray = Image.fromarray(np.clip(arr * (255.0 / peak), 0, 255).astype(np.uint8))
+        return gray.convert("RGB")
+    if image.mode == "P":
+        image = image.convert("RGBA") if "transparency" in image.info else image.convert("RGB")
+    if image.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        rgba = image.convert("RGBA")
+        flat = Image.new("RGB", rgba.size, (255, 255, 255))
+        flat.paste(rgba, mask=rgba.getchannel("A"))
+        return flat
+    return image.convert("RGB")
+
+
+# ---------------------------------------------------------------------------------------------- EXIF
+
+_EXIF_IFD = 0x8769
+_MAKE, _MODEL = 0x010F, 0x0110
+_DATETIME = 0x0132
+_DATETIME_ORIGINAL, _DATETIME_DIGITIZED = 0x9003, 0x9004
+_OFFSET_TIME_ORIGINAL = 0x9011
+_OFFSET_RE = re.compile(r"^([+-])(\d{2}):?(\d{2})$")
+
+
+def _exif_fields(exif: Image.Exif) -> tuple[datetime | None, str | None, str | None]:
+    try:
+        sub = exif.get_ifd(_EXIF_IFD)
+    except (KeyError, ValueError, TypeError, OSError):
+        sub = {}
+    raw = sub.get(_DATETIME_ORIGINAL) or sub.get(_DATETIME_DIGITIZED) or exif.get(_DATETIME)
+    taken_at = parse_exif_datetime(_text(raw), offset=_text(sub.get(_OFFSET_TIME_ORIGINAL)))
+    return taken_at, _text(exif.get(_MAKE)), _text(exif.get(_MODEL))
+
+
+def _text(value: object) -> str | None:
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", "replace")
+    if not isinstance(value, str):
+        return None
+    cleaned = value.replace("\x00", "").strip()
+    return cleaned or None
+
+
+def parse_exif_datetime(value: str | None, *, offset: str | None = None) -> datetime | None:
+    """Parse EXIF "YYYY:MM:DD HH:MM:SS" (+ optional "+HH:MM" offset); None when absent or invalid."""
+    if not value:
+        return None
+    try:
+        parsed = datetime.strptime(value[:19], "%Y:%m:%d %H:%M:%S")
+    except ValueError:
+        return None
+    match = _OFFSET_RE.match(offset or "")
+    if match:
+        sign = -1 if match.group(1) == "-" else 1
+        delta = timedelta(hours=int(match.group(2)), minutes=int(match.group(3)))
+        if delta <= timedelta(hours=14):
+            parsed = parsed.replace(tzinfo=timezone(sign * delta))
+    return parsed
+
+
+# ---------------------------------------------------------------------------------------------- renditions
+
+
+class BoxLike(Protocol):
+    """Anything with pixel box edges, e.g. `processing.faces.Box`."""
+
+    @property
+    def left(self) -> int: ...
+    @property
+    def top(self) -> int: ...
+    @property
+    def right(self) -> int: ...
+    @property
+    def bottom(self) -> int: ...
+
+
+def fit_within(image: Image.Image, *, long_edge: int) -> Image.Image:
+    """Downscale so the long edge is at most `long_edge` (never upscales; returns `image` if it fits)."""
+    w, h = image.size
+    if max(w, h) <= long_edge:
+        return image
+    ratio = long_edge / max(w, h)
+    size = (max(1, round(w * ratio)), max(1, round(h * ratio)))
+    return image.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
+
+
+def encode_jpeg(image: Image.Image, *, quality: int = JPEG_QUALITY) -> bytes:
+    """Baseline JPEG without EXIF (orientation is already applied); the ICC profile is kept."""
+    buf = io.BytesIO()
+    icc = image.info.get("icc_profile")
+    to_rgb(image).save(
+        buf, "JPEG", quality=quality, progressive=False, optimize=False, icc_profile=icc if icc else None
+    )
+    return buf.getvalue()
+
+
+def thumbnail_jpeg(*, image: Image.Image, height: int = THUMB_HEIGHT) -> bytes:
+    """`thumb_h200.jpg`: exactly `height` px high, same aspect ratio (panoramas wider than
+    `THUMB_MAX_ASPECT`:1 are centre-cropped to that ratio so the thumb stays small)."""
+    w, h = image.size
+    if w / h > THUMB_MAX_ASPECT:
+        keep = round(h * THUMB_MAX_ASPECT)
+        x0 = (w - keep) // 2
+        image = image.crop((x0, 0, x0 + keep, h))
+        w = keep
+    size = (max(1, round(w * height / h)), height)
+    return encode_jpeg(image.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0))
+
+
+def desktop_jpeg(*, image: Image.Image, long_edge: int = DESKTOP_LONG_EDGE) -> bytes:
+    """`desktop.jpg`: long edge `long_edge` px, never upscaled."""
+    return encode_jpeg(fit_within(image, long_edge=long_edge))
+
+
+def renditions(*, image: Image.Image) -> dict[str, bytes]:
+    """Both photo renditions by file name."""
+    return {THUMB_NAME: thumbnail_jpeg(image=image), DESKTOP_NAME: desktop_jpeg(image=image)}
+
+
+def face_crop_box(
+    *, image_size: tuple[int, int], box: BoxLike, margin: float = 0.4
+) -> tuple[int, int, int, int]:
+    """A square region around `box` with `margin` x box size on every side, kept inside the image
+    (shifted, then shrunk only when the image is too small)."""
+    img_w, img_h = image_size
+    cx, cy = (box.left + box.right) / 2, (box.top + box.bottom) / 2
+    side = max(box.right - box.left, box.bottom - box.top, 1) * (1 + 2 * margin)
+    side = min(side, img_w, img_h)
+    left = min(max(cx - side / 2, 0), img_w - side)
+    top = min(max(cy - side / 2, 0), img_h - side)
+    return round(left), round(top), round(left + side), round(top + side)
+
+
+def face_crop_jpeg(
+    *, image: Image.Image, box: BoxLike, margin: float = 0.4, max_size: int = FACE_CROP_MAX
+) -> bytes:
+    """JPEG of one face: square-ish crop with margin, at most `max_size` px per side."""
+    region = face_crop_box(image_size=image.size, box=box, margin=margin)
+    return encode_jpeg(fit_within(image.crop(region), long_edge=max_size))
+
+
+# ---------------------------------------------------------------------------------------------- annotate
+
+_BOX_COLOURS = ((255, 214, 0), (0, 200, 255), (255, 80, 160), (120, 255, 90), (255, 140, 0), (190, 120, 255))
+
+
+def annotate(
+    *, image: Image.Image, boxes_with_labels: list[tuple[BoxLike, str]], long_edge: int = ANNOTATE_LONG_EDGE
+) -> bytes:
+    """JPEG preview (downscaled copy) with each box drawn and its label (e.g. "1", "2") on a tag,
+    so people can tell which face is which."""
+    preview = fit_within(to_rgb(image), long_edge=long_edge)
+    if preview is image:
+        preview = image.copy()
+    ratio = preview.width / image.width
+    draw = ImageDraw.Draw(preview)
+    line = max(2, round(max(preview.size) / 400))
+    font = ImageFont.load_default(size=max(14, round(max(preview.size) / 45)))
+    for i, (box, label) in enumerate(boxes_with_labels):
+        colour = _BOX_COLOURS[i % len(_BOX_COLOURS)]
+        rect = (box.left * ratio, box.top * ratio, box.right * ratio, box.bottom * ratio)
+        draw.rectangle(rect, outline=colour, width=line)
+        tl, tt, tr, tb = draw.textbbox((0, 0), label, font=font)
+        pad = line + 1
+        tag_w, tag_h = tr - tl + 2 * pad, tb - tt + 2 * pad
+        tag_x = min(max(rect[0], 0), preview.width - tag_w)
+        tag_y = rect[1] - tag_h if rect[1] - tag_h >= 0 else min(rect[3], preview.height - tag_h)
+        draw.rectangle((tag_x, tag_y, tag_x + tag_w, tag_y + tag_h), fill=colour)
+        draw.text((tag_x + pad - tl, tag_y + pad - tt), label, fill=(0, 0, 0), font=font)
+    return encode_jpeg(preview)

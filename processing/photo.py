@@ -1,0 +1,70 @@
+"""One photo, start to finish in pixels: decode, renditions, faces with crops. Runs in a pool process."""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from datetime import datetime
+
+from processing.faces import Box, DlibEngine, FaceEngine
+from processing.images import decode, face_crop_jpeg, renditions
+
+
+@dataclass(frozen=True, slots=True)
+class FaceResult:
+    box: tuple[int, int, int, int]  # left, top, right, bottom in the upright full-size photo
+    score: float
+    quality: float
+    embedding: tuple[float, ...]
+    crop_jpeg: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class PhotoResult:
+    mime: str
+    width: int
+    height: int
+    taken_at: datetime | None
+    camera: str | None
+    renditions: dict[str, bytes]  # file name → JPEG bytes
+    faces: tuple[FaceResult, ...]
+
+
+@functools.cache
+def engine() -> FaceEngine:
+    """This process's face engine (models load once per process)."""
+    return DlibEngine()
+
+
+def analyze_photo(path: str, face_engine: FaceEngine | None = None) -> PhotoResult:
+    photo = decode(path)
+    image, info = photo.image, photo.info
+    faces = (face_engine or engine()).analyze(image)
+    factor = 1.0 / photo.scale
+    results = []
+    for face in sorted(faces, key=lambda f: (f.box.left, f.box.top)):
+        box = face.box.scaled(factor) if factor != 1.0 else face.box
+        results.append(
+            FaceResult(
+                box=(box.left, box.top, box.right, box.bottom),
+                score=face.score,
+                quality=face.quality,
+                embedding=tuple(float(x) for x in face.embedding),
+                crop_jpeg=face_crop_jpeg(image=image, box=face.box),
+            )
+        )
+    camera = " ".join(part for part in (info.camera_make, info.camera_model) if part) or None
+    return PhotoResult(
+        mime=info.media_type.mime,
+        width=info.width,
+        height=info.height,
+        taken_at=info.taken_at,
+        camera=camera,
+        renditions=renditions(image=image),
+        faces=tuple(results),
+    )
+
+
+def scaled_box(box: tuple[int, int, int, int], factor: float) -> Box:
+    left, top, right, bottom = box
+    return Box(left, top, right, bottom).scaled(factor)

@@ -1,0 +1,60 @@
+"""Blocking pixel work off the event loop, in worker processes (dlib holds the GIL).
+
+Each process loads the face engine once, on its first job, and keeps it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import os
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from typing import ParamSpec, TypeVar
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+def _limit_threads() -> None:
+    # One process per core does the parallelism; BLAS threads inside each would only fight.
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(var, "1")
+
+
+class PixelPool:
+    """A lazily started process pool; `processes=0` runs the work in a thread of this process."""
+
+    def __init__(self, *, processes: int) -> None:
+        self.processes = processes
+        self._executor: ProcessPoolExecutor | None = None
+
+    def _pool(self) -> ProcessPoolExecutor:
+        if self._executor is None:
+            self._executor = ProcessPoolExecutor(
+                max_workers=self.processes,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_limit_threads,
+            )
+        return self._executor
+
+    async def run(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
+        if self.processes == 0:
+            return await asyncio.to_thread(fn, *args, **kwargs)
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(self._pool(), _call, fn, args, kwargs)
+        except BrokenProcessPool:
+            # A process died (out of memory, a crashing decoder): start a fresh pool for the next job.
+            self.close()
+            raise
+
+    def close(self) -> None:
+        if self._executor is not None:
+            self._executor.shutdown(wait=False, cancel_futures=True)
+            self._executor = None
+
+
+def _call[T](fn: Callable[..., T], args: tuple[object, ...], kwargs: dict[str, object]) -> T:
+    return fn(*args, **kwargs)

@@ -1,0 +1,16 @@
+"""Alembic environment: runs on the connection that storage.migrate hands over."""
+
+from __future__ import annotations
+
+from alembic import context
+from sqlalchemy.engine import Connection
+
+from storage.models import Base
+
+connection: Connection | None = context.config.attributes.get("connection")
+if connection is None:
+    raise RuntimeError("run migrations with `facetag migrate` (storage.migrate), not the alembic CLI")
+
+context.configure(connection=connection, target_metadata=Base.metadata, compare_type=True)
+with context.begin_transaction():
+    context.run_migrations()

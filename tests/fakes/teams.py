@@ -1,0 +1,57 @@
+"""Local stand-ins for Microsoft: the Bot Framework identity (OpenID metadata, JWKS, Entra token
+endpoint) and the Bot Connector, plus builders for the activities Teams sends.
+
+Kept honest by /work/shared/fixtures/teams: every activity the bot sends to FakeConnector, and every
+activity the builders make, is validated against botframework/activity.schema.json; the connector's
+routes are the ones of botframework-channel.swagger.json that the bot uses.
+
+    async with FakeIdentity(app_id=..., app_password=..., tenant_id=...) as identity, \\
+            FakeConnector(identity) as connector:
+        settings = load_settings(**identity.settings_overrides())
+        token = identity.mint(app_id, service_url=connector.service_url)
+"""
+
+from __future__ import annotations
+
+from tests.fakes.teams_activities import (
+    ADA,
+    CHANNEL_ID,
+    FILE_DOWNLOAD_INFO,
+    GRACE,
+    TEAM_ID,
+    ActivityFactory,
+    TeamsUser,
+)
+from tests.fakes.teams_base import ACTIVITY_SCHEMA, FIXTURES, Json, activity_errors, validate_activity
+from tests.fakes.teams_connector import FakeConnector, Rejection, SentActivity, TeamsMember
+from tests.fakes.teams_identity import (
+    BOTFRAMEWORK_AUDIENCE,
+    BOTFRAMEWORK_ISSUER,
+    ENTRA_KID,
+    SIGNING_KID,
+    FakeIdentity,
+)
+
+__all__ = [
+    "ACTIVITY_SCHEMA",
+    "ADA",
+    "BOTFRAMEWORK_AUDIENCE",
+    "BOTFRAMEWORK_ISSUER",
+    "CHANNEL_ID",
+    "ENTRA_KID",
+    "FILE_DOWNLOAD_INFO",
+    "FIXTURES",
+    "GRACE",
+    "SIGNING_KID",
+    "TEAM_ID",
+    "ActivityFactory",
+    "FakeConnector",
+    "FakeIdentity",
+    "Json",
+    "Rejection",
+    "SentActivity",
+    "TeamsMember",
+    "TeamsUser",
+    "activity_errors",
+    "validate_activity",
+]

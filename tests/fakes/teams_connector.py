@@ -1,0 +1,264 @@
+"""Fake Bot Connector: the swagger routes the bot uses, strict about bearer tokens and activity schema."""
+
+from __future__ import annotations
+
+import itertools
+import secrets
+import time
+from dataclasses import dataclass, field
+
+import jwt
+from aiohttp import web
+
+from tests.fakes.teams_base import Json, LocalServer, activity_errors, connector_error
+from tests.fakes.teams_identity import FakeIdentity
+
+# --------------------------------------------------------------------------- connector
+
+
+@dataclass(frozen=True, slots=True)
+class TeamsMember:
+    """A roster entry as Teams returns it from GET /v3/conversations/{id}/members."""
+
+    id: str
+    name: str
+    aad_object_id: str
+    email: str
+    tenant_id: str = ""
+    given_name: str = ""
+    surname: str = ""
+    user_role: str = "user"
+
+    def to_json(self) -> Json:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "aadObjectId": self.aad_object_id,
+            "email": self.email,
+            "userPrincipalName": self.email,
+            "givenName": self.given_name or self.name.split()[0],
+            "surname": self.surname or self.name.split()[-1],
+            "tenantId": self.tenant_id,
+            "userRole": self.user_role,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class SentActivity:
+    """One activity the bot sent. `kind` is send | reply | update; `activity_id` is the id the
+    connector assigned (send, reply) or the one updated (update); `reply_to` the replied-to id."""
+
+    kind: str
+    conversation_id: str
+    activity_id: str
+    activity: Json
+    token_claims: Json
+    reply_to: str | None = None
+
+
+@dataclass(slots=True)
+class _File:
+    data: bytes
+    content_type: str
+    name: str
+    expires_at: float = float("inf")
+
+
+@dataclass(slots=True)
+class Rejection:
+    method: str
+    path: str
+    status: int
+    reason: str
+
+
+@dataclass(slots=True)
+class _Log:
+    sent: list[SentActivity] = field(default_factory=list)
+    rejected: list[Rejection] = field(default_factory=list)
+    attachment_fetches: list[str] = field(default_factory=list)
+    download_headers: list[dict[str, str]] = field(default_factory=list)
+
+
+class FakeConnector(LocalServer):
+    """The Bot Connector at `service_url` (with a Teams-like path prefix, e.g. `/amer/`).
+
+    Every /v3 route requires a bearer token issued by `identity` to the bot. Activities are
+    validated against activity.schema.json (400 BadArgument otherwise) and recorded in `sent`.
+    `/files/<id>` imitates a pre-authenticated SharePoint `downloadUrl`: it refuses requests that
+    carry an Authorization header (the bot must not leak its token there).
+    """
+
+    def __init__(self, identity: FakeIdentity, *, prefix: str = "/amer") -> None:
+        super().__init__()
+        self.identity = identity
+        self.prefix = prefix.rstrip("/")
+        self.log = _Log()
+        self._ids = itertools.count(1_700_000_000_000)
+        self._activities: dict[tuple[str, str], Json] = {}
+        self._members: dict[str, list[TeamsMember]] = {}
+        self._attachments: dict[str, _File] = {}
+        self._downloads: dict[str, _File] = {}
+        v3 = f"{self.prefix}/v3"
+        conv = v3 + "/conversations/{conversationId}"
+        r = self.app.router
+        r.add_post(conv + "/activities", self._send)
+        r.add_post(conv + "/activities/{activityId}", self._reply)
+        r.add_put(conv + "/activities/{activityId}", self._update)
+        r.add_get(conv + "/members", self._members_list)
+        r.add_get(conv + "/members/{memberId}", self._member)
+        r.add_get(v3 + "/attachments/{attachmentId}", self._attachment_info)
+        r.add_get(v3 + "/attachments/{attachmentId}/views/{viewId}", self._attachment_view)
+        r.add_get("/files/{fileId}", self._download)
+
+    @property
+    def service_url(self) -> str:
+        return f"{self.base_url}{self.prefix}/"
+
+    @property
+    def sent(self) -> list[SentActivity]:
+        return self.log.sent
+
+    @property
+    def rejected(self) -> list[Rejection]:
+        return self.log.rejected
+
+    def activity(self, conversation_id: str, activity_id: str) -> Json | None:
+        """The latest version of an activity the bot sent (after updates)."""
+        return self._activities.get((conversation_id, activity_id))
+
+    # -- seeding
+    def add_member(self, conversation_id: str, member: TeamsMember) -> None:
+        self._members.setdefault(conversation_id, []).append(member)
+
+    def add_attachment(self, data: bytes, content_type: str = "image/png", name: str = "image.png") -> str:
+        attachment_id = "0-" + secrets.token_hex(12)
+        self._attachments[attachment_id] = _File(data, content_type, name)
+        return attachment_id
+
+    def attachment_url(self, attachment_id: str, view: str = "original") -> str:
+        return f"{self.service_url}v3/attachments/{attachment_id}/views/{view}"
+
+    def add_download(
+        self, data: bytes, name: str = "photo.jpg", content_type: str = "image/jpeg", expires_in: float = 3600
+    ) -> str:
+        """A pre-authenticated, short-lived downloadUrl for a paperclip file."""
+        file_id = secrets.token_urlsafe(16)
+        self._downloads[file_id] = _File(data, content_type, name, time.time() + expires_in)
+        return f"{self.base_url}/files/{file_id}"
+
+    # -- plumbing
+    def _reject(self, request: web.Request, status: int, code: str, reason: str) -> web.Response:
+        self.log.rejected.append(Rejection(request.method, request.path, status, reason))
+        return connector_error(status, code, reason)
+
+    def _authorize(self, request: web.Request) -> Json | web.Response:
+        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not token:
+            return self._reject(
+                request, 401, "Unauthorized", "Authorization has been denied for this request."
+            )
+        try:
+            return self.identity.verify_outbound(token.strip())
+        except jwt.PyJWTError as exc:
+            return self._reject(request, 401, "Unauthorized", f"invalid bearer token: {exc}")
+
+    async def _incoming(self, request: web.Request) -> tuple[Json, Json] | web.Response:
+        claims = self._authorize(request)
+        if isinstance(claims, web.Response):
+            return claims
+        try:
+            body = await request.json()
+        except ValueError:
+            return self._reject(request, 400, "BadArgument", "body is not JSON")
+        if not isinstance(body, dict):
+            return self._reject(request, 400, "BadArgument", "body is not an activity")
+        problems = activity_errors(body)
+        if problems:
+            return self._reject(request, 400, "BadArgument", "; ".join(problems))
+        return claims, body
+
+    def _record(self, kind: str, request: web.Request, activity_id: str, got: tuple[Json, Json]) -> None:
+        claims, body = got
+        conversation_id = request.match_info["conversationId"]
+        reply_to = request.match_info.get("activityId") if kind == "reply" else None
+        self._activities[(conversation_id, activity_id)] = body
+        self.log.sent.append(SentActivity(kind, conversation_id, activity_id, body, claims, reply_to))
+
+    # -- conversations
+    async def _send(self, request: web.Request) -> web.Response:
+        got = await self._incoming(request)
+        if isinstance(got, web.Response):
+            return got
+        activity_id = str(next(self._ids))
+        self._record("send", request, activity_id, got)
+        return web.json_response({"id": activity_id}, status=201)
+
+    async def _reply(self, request: web.Request) -> web.Response:
+        got = await self._incoming(request)
+        if isinstance(got, web.Response):
+            return got
+        activity_id = str(next(self._ids))
+        self._record("reply", request, activity_id, got)
+        return web.json_response({"id": activity_id}, status=201)
+
+    async def _update(self, request: web.Request) -> web.Response:
+        got = await self._incoming(request)
+        if isinstance(got, web.Response):
+            return got
+        key = (request.match_info["conversationId"], request.match_info["activityId"])
+        if key not in self._activities:
+            return self._reject(request, 404, "ActivityNotFoundInConversation", "unknown activity")
+        self._record("update", request, key[1], got)
+        return web.json_response({"id": key[1]})
+
+    async def _members_list(self, request: web.Request) -> web.Response:
+        claims = self._authorize(request)
+        if isinstance(claims, web.Response):
+            return claims
+        members = self._members.get(request.match_info["conversationId"])
+        if members is None:
+            return self._reject(request, 404, "ConversationNotFound", "unknown conversation")
+        return web.json_response([m.to_json() for m in members])
+
+    async def _member(self, request: web.Request) -> web.Response:
+        claims = self._authorize(request)
+        if isinstance(claims, web.Response):
+            return claims
+        wanted = request.match_info["memberId"]
+        for member in self._members.get(request.match_info["conversationId"], []):
+            if wanted in (member.id, member.aad_object_id):
+                return web.json_response(member.to_json())
+        return self._reject(request, 404, "MemberNotFoundInConversation", "The member was not found.")
+
+    # -- attachments and files
+    async def _attachment_info(self, request: web.Request) -> web.Response:
+        claims = self._authorize(request)
+        if isinstance(claims, web.Response):
+            return claims
+        found = self._attachments.get(request.match_info["attachmentId"])
+        if found is None:
+            return self._reject(request, 404, "NotFound", "unknown attachment")
+        views = [{"viewId": "original", "size": len(found.data)}]
+        return web.json_response({"name": found.name, "type": found.content_type, "views": views})
+
+    async def _attachment_view(self, request: web.Request) -> web.Response:
+        claims = self._authorize(request)
+        if isinstance(claims, web.Response):
+            return claims
+        found = self._attachments.get(request.match_info["attachmentId"])
+        if found is None or request.match_info["viewId"] != "original":
+            return self._reject(request, 404, "NotFound", "unknown attachment or view")
+        self.log.attachment_fetches.append(request.match_info["attachmentId"])
+        return web.Response(body=found.data, content_type=found.content_type)
+
+    async def _download(self, request: web.Request) -> web.Response:
+        self.log.download_headers.append(dict(request.headers))
+        if "Authorization" in request.headers:
+            return self._reject(request, 401, "Unauthorized", "downloadUrl is pre-authenticated; no token")
+        found = self._downloads.get(request.match_info["fileId"])
+        if found is None:
+            return self._reject(request, 404, "itemNotFound", "unknown file")
+        if found.expires_at < time.time():
+            return self._reject(request, 403, "accessDenied", "downloadUrl expired")
+        return web.Response(body=found.data, content_type=found.content_type)
