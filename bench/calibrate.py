@@ -34,7 +34,9 @@ class Row:
     false_matches: int
 
 
-def embed_all(*, engine: DlibEngine, images: list[IdentityImage]) -> tuple[dict[IdentityImage, Embedding], int]:
+def embed_all(
+    *, engine: DlibEngine, images: list[IdentityImage]
+) -> tuple[dict[IdentityImage, Embedding], int]:
     """Embedding per image (largest face), skipping byte-identical duplicates; also returns how many
     images had no detectable face and fell back to treating the whole image as the face."""
     seen: set[str] = set()
@@ -101,8 +103,9 @@ def main() -> None:
     rows = table(genuine=genuine, impostor=impostor, thresholds=thresholds)
     print(f"images={len(embeddings)} (no face detected, whole image used: {fallbacks}) ")
     print(f"genuine pairs={len(genuine)} impostor pairs={len(impostor)}")
-    print(f"genuine distance: median {np.median(genuine):.4f}, 95% {np.percentile(genuine, 95):.4f}, max {max(genuine):.4f}")
-    print(f"impostor distance: min {min(impostor):.4f}, 1% {np.percentile(impostor, 1):.4f}, median {np.median(impostor):.4f}")
+    g95, i01 = np.percentile(genuine, 95), np.percentile(impostor, 1)
+    print(f"genuine distance: median {np.median(genuine):.4f}, 95% {g95:.4f}, max {max(genuine):.4f}")
+    print(f"impostor distance: min {min(impostor):.4f}, 1% {i01:.4f}, median {np.median(impostor):.4f}")
     print(f"{'threshold':>9} {'precision':>9} {'recall':>7} {'F1':>6} {'false':>6}")
     for r in rows:
         print(f"{r.threshold:9.3f} {r.precision:9.4f} {r.recall:7.4f} {r.f1:6.4f} {r.false_matches:6d}")

@@ -73,7 +73,7 @@ def throughput(paths: list[Path], *, workers: int) -> float:
 
 def micro(*, repeats: int = 5) -> dict[str, float]:
     """dlib kernels: HOG ms per megapixel (1600 x 1200 RGB) and ResNet ms per face (single and batch of 8)."""
-    import dlib  # noqa: PLC0415
+    import dlib
 
     engine = DlibEngine()
     engine.warm_up()
@@ -95,7 +95,10 @@ def micro(*, repeats: int = 5) -> dict[str, float]:
     faces = engine.analyze(photo)
     chip = np.asarray(
         dlib.get_face_chip(
-            pixels, engine._loaded().landmarks(pixels, dlib.rectangle(*_rect(faces[0].box))), size=150, padding=0.25
+            pixels,
+            engine._loaded().landmarks(pixels, dlib.rectangle(*_rect(faces[0].box))),
+            size=150,
+            padding=0.25,
         )
     )
     recognizer = engine._loaded().recognizer
@@ -111,8 +114,15 @@ def micro(*, repeats: int = 5) -> dict[str, float]:
     }
 
 
+def micro_flags() -> bool:
+    """Whether the imported dlib was built with BLAS."""
+    import dlib
+
+    return bool(getattr(dlib, "DLIB_USE_BLAS", False))
+
+
 def _rect(box: object) -> tuple[int, int, int, int]:
-    from processing.faces import Box  # noqa: PLC0415
+    from processing.faces import Box
 
     assert isinstance(box, Box)
     return box.left, box.top, box.right - 1, box.bottom - 1
@@ -126,6 +136,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("/tmp/facetag-12mp"))
     parser.add_argument("--micro", action="store_true")
     args = parser.parse_args()
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # one BLAS thread per worker process
     if args.micro:
         result = micro()
         print("RESULT " + json.dumps(result))
@@ -139,35 +150,48 @@ def main() -> None:
         "engine_12mp": face_recall_detail(engine, upscale=8, data_dir=DATA_DIR),
     }
     for name, r in recall.items():
-        print(f"recall {name:12s} {r.found}/{r.total} = {r.recall:.3f} (extra detections {r.false_positives})")
+        print(
+            f"recall {name:12s} {r.found}/{r.total} = {r.recall:.3f} (extra detections {r.false_positives})"
+        )
 
     paths = make_12mp_photos(args.out, args.photos)
     expected = [expected_face_count(p) for p in paths]
     t_pipe = time_each(paths, lambda p: pipeline(engine, p))
     t_full = time_each(paths, lambda p: analyze_full(engine, p))
     t_naive = time_each(paths[: args.naive_photos], lambda p: analyze_full(naive, p))
-    t_pipe_same = t_pipe.seconds[: args.naive_photos]
-    speedup = sum(t_naive.seconds) / sum(t_pipe_same)
+    k = len(t_naive.seconds)
+    speedup = sum(t_naive.seconds) / sum(t_pipe.seconds[:k])
+    speedup_cpu = sum(t_naive.cpu_seconds) / sum(t_pipe.cpu_seconds[:k])
     per_second = throughput(paths, workers=args.workers)
-    print(f"{'photo':24s} {'faces exp/found':>15s} {'pipeline ms':>11s} {'analyze-full ms':>15s} {'naive ms':>9s}")
+    header = ("photo", "faces exp/found", "pipeline ms", "cpu ms", "full ms", "naive ms")
+    print("{:24s} {:>15s} {:>11s} {:>7s} {:>8s} {:>9s}".format(*header))
     for i, path in enumerate(paths):
-        naive_ms = f"{1000 * t_naive.seconds[i]:9.0f}" if i < len(t_naive.seconds) else f"{'-':>9s}"
+        naive_ms = f"{1000 * t_naive.seconds[i]:9.0f}" if i < k else f"{'-':>9s}"
         faces = f"{expected[i]}/{t_pipe.faces[i]}"
-        print(
-            f"{path.name:24s} {faces:>15s} {1000 * t_pipe.seconds[i]:11.0f} {1000 * t_full.seconds[i]:15.0f} {naive_ms}"
-        )
-    print(f"mean pipeline {t_pipe.mean_ms:.0f} ms, analyze-full {t_full.mean_ms:.0f} ms, naive {t_naive.mean_ms:.0f} ms")
-    print(f"speed-up vs naive on the same {len(t_naive.seconds)} photos: {speedup:.1f}x")
-    print(f"throughput with {args.workers} worker processes: {per_second:.2f} photos/s")
+        pipe_ms, cpu_ms = 1000 * t_pipe.seconds[i], 1000 * t_pipe.cpu_seconds[i]
+        full_ms = 1000 * t_full.seconds[i]
+        print(f"{path.name:24s} {faces:>15s} {pipe_ms:11.0f} {cpu_ms:7.0f} {full_ms:8.0f} {naive_ms}")
+    print(f"mean pipeline {t_pipe.mean_ms:.0f} ms (CPU {t_pipe.mean_cpu_ms:.0f} ms)", end=", ")
+    print(f"analyze-full {t_full.mean_ms:.0f} ms", end=", ")
+    print(f"naive {t_naive.mean_ms:.0f} ms (CPU {t_naive.mean_cpu_ms:.0f} ms)")
+    print(f"speed-up vs naive on the same {k} photos: {speedup:.1f}x wall, {speedup_cpu:.1f}x CPU")
+    cpu_bound = args.workers * 1000 / t_pipe.mean_cpu_ms
+    print(f"throughput with {args.workers} worker processes: {per_second:.2f} photos/s measured", end=", ")
+    print(f"{cpu_bound:.2f} photos/s from CPU time if the {args.workers} cores were idle")
     result = {
+        "dlib_blas": micro_flags(),
         "recall_naive": round(recall["naive"].recall, 4),
         "recall_engine": round(recall["engine"].recall, 4),
         "recall_engine_12mp": round(recall["engine_12mp"].recall, 4),
         "pipeline_ms": round(t_pipe.mean_ms),
+        "pipeline_cpu_ms": round(t_pipe.mean_cpu_ms),
         "analyze_full_ms": round(t_full.mean_ms),
         "naive_ms": round(t_naive.mean_ms),
+        "naive_cpu_ms": round(t_naive.mean_cpu_ms),
         "speedup": round(speedup, 1),
+        "speedup_cpu": round(speedup_cpu, 1),
         "photos_per_s": round(per_second, 2),
+        "photos_per_s_cpu_bound": round(cpu_bound, 2),
         "workers": args.workers,
         "faces_expected": sum(expected),
         "faces_found": sum(t_pipe.faces),

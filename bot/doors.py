@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from aiohttp import web
 
 from handlers.context import Context
 from handlers.ports import ChatPort
 from storage.settings import Settings
+
+if TYPE_CHECKING:
+    from bot.teams.door import TeamsDoor
 
 
 class Doors:
@@ -16,18 +21,33 @@ class Doors:
         from bot.slack.door import SlackDoor
 
         self.slack = SlackDoor(settings) if settings.slack_enabled else None
+        self.teams = self._teams(settings)
+
+    @staticmethod
+    def _teams(settings: Settings) -> TeamsDoor | None:
+        if not settings.teams_enabled:
+            return None
+        from bot.teams.door import TeamsDoor
+
+        return TeamsDoor(settings)
 
     @property
     def chats(self) -> dict[str, ChatPort]:
         chats: dict[str, ChatPort] = {}
         if self.slack is not None:
             chats["slack"] = self.slack.chat
+        if self.teams is not None:
+            chats["teams"] = self.teams.chat
         return chats
 
     def add_routes(self, app: web.Application, ctx: Context) -> None:
         if self.slack is not None:
             self.slack.add_routes(app, ctx)
+        if self.teams is not None:
+            self.teams.add_routes(app, ctx)
 
     async def close(self) -> None:
         if self.slack is not None:
             await self.slack.close()
+        if self.teams is not None:
+            await self.teams.close()

@@ -55,9 +55,7 @@ async def stream(
 ) -> AsyncIterator[bytes]:
     """Yield the file's bytes in chunks. Raises UserFacingError for what retrying cannot fix."""
     if remote.size is not None and remote.size > max_bytes:
-        raise UserFacingError(
-            f"This file is {_mib(remote.size)}, more than the {_mib(max_bytes)} facetag accepts."
-        )
+        raise too_large(max_bytes, remote.size)
     url, headers = remote.url, dict(remote.headers)
     for _ in range(MAX_REDIRECTS + 1):
         if not host_allowed(url, remote.allowed_hosts):
@@ -82,9 +80,7 @@ async def stream(
                 raise _sign_in_page()
             length = response.content_length
             if length is not None and length > max_bytes:
-                raise UserFacingError(
-                    f"This file is {_mib(length)}, more than the {_mib(max_bytes)} facetag accepts."
-                )
+                raise too_large(max_bytes, length)
             total = 0
             first = True
             try:
@@ -94,9 +90,7 @@ async def stream(
                     first = False
                     total += len(chunk)
                     if total > max_bytes:
-                        raise UserFacingError(
-                            f"This file is more than the {_mib(max_bytes)} facetag accepts."
-                        )
+                        raise too_large(max_bytes)
                     yield chunk
             except (aiohttp.ClientError, TimeoutError) as exc:
                 raise TransientDownloadError(f"download interrupted: {type(exc).__name__}") from exc
@@ -130,7 +124,14 @@ def _sign_in_page() -> UserFacingError:
     )
 
 
-def _mib(size: int) -> str:
-    if size >= 1024**3:
-        return f"{size / 1024**3:.1f} GB"
-    return f"{size / 1024**2:.0f} MB"
+def human_size(size: int) -> str:
+    for unit, scale in (("GB", 1024**3), ("MB", 1024**2), ("KB", 1024)):
+        if size >= scale:
+            value = size / scale
+            return f"{value:.1f} {unit}" if value < 10 else f"{value:.0f} {unit}"
+    return f"{size} bytes"
+
+
+def too_large(limit: int, size: int | None = None) -> UserFacingError:
+    what = f"This file is {human_size(size)}, larger than" if size is not None else "This file is larger than"
+    return UserFacingError(f"{what} the {human_size(limit)} facetag accepts.")

@@ -24,7 +24,7 @@ from handlers import download, recognition, views
 from handlers.context import Context
 from handlers.ports import SharedFile, Sighting, UserFacingError
 from handlers.tags import hashtags_in
-from processing.images import MediaType, looks_like_html, sniff
+from processing.images import MediaError, MediaType, looks_like_html, sniff
 from processing.photo import PhotoResult, analyze_photo
 from storage.models import ChannelSettings, Face, Media, MediaKind, MediaStatus, Tag
 from storage.models import Sighting as SightingRow
@@ -164,9 +164,7 @@ async def _fetch_into_store(ctx: Context, sighting: Sighting) -> uuid.UUID:
                 max_bytes=ctx.settings.max_upload_bytes,
             )
         except ObjectTooLarge:
-            raise UserFacingError(
-                f"This file is larger than the {ctx.settings.max_upload_bytes // 1024**2} MB facetag accepts."
-            ) from None
+            raise download.too_large(ctx.settings.max_upload_bytes) from None
     ctx.metrics.bytes_in.inc(stored.size)
     return await _register_media(
         ctx, sighting, media_id=media_id, kind=kind, size=stored.size, sha256=stored.sha256
@@ -255,9 +253,10 @@ async def process(ctx: Context, job: JobInfo, *, media_id: str) -> None:
             await process_video(ctx, media_id=mid, bucket=bucket)
         else:
             await _process_photo(ctx, media_id=mid, bucket=bucket)
-    except UserFacingError as exc:
-        await fail_media(ctx, mid, exc.sentence)
-        raise PermanentJobError(exc.sentence) from None
+    except (UserFacingError, MediaError) as exc:
+        sentence = exc.sentence if isinstance(exc, UserFacingError) else exc.user_message
+        await fail_media(ctx, mid, sentence)
+        raise PermanentJobError(sentence) from None
     except Exception:
         if job.is_last_attempt:
             await fail_media(

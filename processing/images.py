@@ -17,6 +17,7 @@ from __future__ import annotations
 import functools
 import io
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from enum import StrEnum
@@ -226,7 +227,7 @@ Source = Path | str | bytes | BinaryIO
 @functools.cache
 def enable_heif() -> None:
     """Register the HEIF/HEIC opener with Pillow (idempotent; called by `decode`)."""
-    import pillow_heif  # noqa: PLC0415 - only needed for HEIC, and registering mutates Pillow's registry
+    import pillow_heif  # only needed for HEIC; registering mutates Pillow's plugin registry
 
     pillow_heif.register_heif_opener()
 
@@ -415,7 +416,9 @@ def fit_within(image: Image.Image, *, long_edge: int) -> Image.Image:
         return image
     ratio = long_edge / max(w, h)
     size = (max(1, round(w * ratio)), max(1, round(h * ratio)))
-    return image.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
+    # Pillow's bilinear filter widens with the scale factor (proper anti-aliasing); on 12 MP -> 2048 px it
+    # costs ~75 ms against ~200 ms for Lanczos, with no visible difference at desktop size.
+    return image.resize(size, Image.Resampling.BILINEAR, reducing_gap=2.0)
 
 
 def encode_jpeg(image: Image.Image, *, quality: int = JPEG_QUALITY) -> bytes:
@@ -458,11 +461,11 @@ def face_crop_box(
     (shifted, then shrunk only when the image is too small)."""
     img_w, img_h = image_size
     cx, cy = (box.left + box.right) / 2, (box.top + box.bottom) / 2
-    side = max(box.right - box.left, box.bottom - box.top, 1) * (1 + 2 * margin)
-    side = min(side, img_w, img_h)
-    left = min(max(cx - side / 2, 0), img_w - side)
-    top = min(max(cy - side / 2, 0), img_h - side)
-    return round(left), round(top), round(left + side), round(top + side)
+    side = round(max(box.right - box.left, box.bottom - box.top, 1) * (1 + 2 * margin))
+    side = max(1, min(side, img_w, img_h))
+    left = min(max(round(cx - side / 2), 0), img_w - side)
+    top = min(max(round(cy - side / 2), 0), img_h - side)
+    return left, top, left + side, top + side
 
 
 def face_crop_jpeg(
@@ -479,7 +482,10 @@ _BOX_COLOURS = ((255, 214, 0), (0, 200, 255), (255, 80, 160), (120, 255, 90), (2
 
 
 def annotate(
-    *, image: Image.Image, boxes_with_labels: list[tuple[BoxLike, str]], long_edge: int = ANNOTATE_LONG_EDGE
+    *,
+    image: Image.Image,
+    boxes_with_labels: Sequence[tuple[BoxLike, str]],
+    long_edge: int = ANNOTATE_LONG_EDGE,
 ) -> bytes:
     """JPEG preview (downscaled copy) with each box drawn and its label (e.g. "1", "2") on a tag,
     so people can tell which face is which."""

@@ -27,11 +27,13 @@ from processing.images import face_crop_box
 class TrackerSettings:
     match_threshold: float  # the engine's: max cosine distance for "same person"
     iou_min: float = 0.2  # boxes must overlap this much to link on position (dense samples)
-    overlap_distance_factor: float = 3.0  # with overlapping boxes, distance may reach factor x threshold
-    sparse_distance_factor: float = 1.5  # without overlap, distance may reach factor x threshold
+    # dlib embeddings of different people are often only 0.09-0.16 apart (cosine): links and merges stay
+    # close to the calibrated threshold; only overlapping boxes in successive dense samples earn slack.
+    overlap_distance_factor: float = 1.5  # with overlapping boxes, distance may reach factor x threshold
+    sparse_distance_factor: float = 1.0  # without overlap, distance may reach factor x threshold
     dense_gap_s: float = 0.8  # samples at most this far apart count as dense (positions comparable)
     close_after_s: float = 2.0  # a track unseen for longer than max(this, 2.5 intervals) is closed
-    cluster_distance_factor: float = 1.5  # clusters merge up to factor x threshold (mean embeddings)
+    cluster_distance_factor: float = 1.0  # clusters merge up to factor x threshold (mean embeddings)
     keep_best: int = 5  # faces averaged into a track's mean embedding
     min_detections: int = 2  # shorter tracks are dropped when samples are dense ...
     keep_quality: float = 0.3  # ... unless their best face is at least this good

@@ -112,9 +112,10 @@ async def _spawn(
     log: Path,
     cwd: Path,
     death_signal: signal.Signals,
-    user: str | None = None,
+    account: pwd.struct_passwd | None = None,
     env: Mapping[str, str] | None = None,
 ) -> asyncio.subprocess.Process:
+    """Start a server in its own session; `account` switches uid, gid and drops supplementary groups."""
     with _open_log(log) as output:
         return await asyncio.create_subprocess_exec(
             *argv,
@@ -123,9 +124,11 @@ async def _spawn(
             stderr=asyncio.subprocess.STDOUT,
             cwd=cwd,
             env=None if env is None else dict(env),
-            user=user,
             start_new_session=True,
             preexec_fn=_death_signal_preexec(death_signal),
+            user=None if account is None else account.pw_uid,
+            group=None if account is None else account.pw_gid,
+            extra_groups=None if account is None else [],
         )
 
 
@@ -221,7 +224,8 @@ def _grant_search(path: Path, account: pwd.struct_passwd) -> None:
 # ---- PostgreSQL ------------------------------------------------------------------------------
 
 
-def _postgres_bin() -> Path:
+def postgres_bin_dir() -> Path:
+    """Where the bundled PostgreSQL binaries (postgres, pg_ctl, pg_dump, psql) live."""
     spec = importlib.util.find_spec("pgserver")
     if spec is None or spec.origin is None:
         raise EmbeddedError(
@@ -349,15 +353,14 @@ class EmbeddedPostgres:
         )
 
     async def _start_owned(self) -> Path:
-        bin_dir = _postgres_bin()
+        bin_dir = postgres_bin_dir()
         account = await _postgres_account()
         await _stop_leftovers(
             _leftover_processes("postgres", str(self.pgdata)), sig=signal.SIGINT, grace=self._stop_timeout
         )
         self._prepare_pgdata(account, bin_dir)
-        user = None if account is None else account.pw_name
         if not (self.pgdata / "PG_VERSION").exists():
-            await self._initdb(bin_dir, user)
+            await self._initdb(bin_dir, account)
         socket_dir = self._socket_dir_for(account)
         for stale in (self.pgdata / "postmaster.pid", socket_dir / f".s.PGSQL.{_PG_PORT}.lock"):
             stale.unlink(missing_ok=True)  # no server runs on this data dir now (checked above)
@@ -375,7 +378,7 @@ class EmbeddedPostgres:
             "unix_socket_permissions=0700",
         ]
         self._process = await _spawn(
-            argv, log=self.log_path, cwd=self.pgdata, death_signal=signal.SIGINT, user=user
+            argv, log=self.log_path, cwd=self.pgdata, death_signal=signal.SIGINT, account=account
         )
         await self._wait_ready(self._process, socket_dir)
         return socket_dir
@@ -391,7 +394,7 @@ class EmbeddedPostgres:
         if self.pgdata.stat().st_uid != account.pw_uid:
             os.chown(self.pgdata, account.pw_uid, account.pw_gid)
 
-    async def _initdb(self, bin_dir: Path, user: str | None) -> None:
+    async def _initdb(self, bin_dir: Path, account: pwd.struct_passwd | None) -> None:
         _log.info("initialising PostgreSQL data directory %s", self.pgdata)
         argv = [
             str(bin_dir / "initdb"),
@@ -406,7 +409,7 @@ class EmbeddedPostgres:
             "--no-instructions",
         ]
         process = await _spawn(
-            argv, log=self.log_path, cwd=self.pgdata, death_signal=signal.SIGKILL, user=user
+            argv, log=self.log_path, cwd=self.pgdata, death_signal=signal.SIGKILL, account=account
         )
         try:
             code = await asyncio.wait_for(process.wait(), self._start_timeout)
@@ -512,6 +515,30 @@ class _EarlyExit(EmbeddedError):
     pass
 
 
+_WEED_SOCKET_FLAG = re.compile(r"-(master|volume|filer|s3)\.(port\.grpc|port|localSocket)=(.+)")
+
+
+def _remove_weed_sockets(argv: Sequence[str]) -> None:
+    """weed leaves unix sockets behind when it is killed; remove those of the run started with `argv`."""
+    go_tmp = Path(os.environ.get("TMPDIR") or "/tmp")  # noqa: S108 - where Go's os.TempDir() puts them
+    paths = []
+    for arg in argv:
+        match = _WEED_SOCKET_FLAG.fullmatch(arg)
+        if match is None:
+            continue
+        kind, flag, value = match.groups()
+        if flag == "localSocket":
+            paths.append(Path(value))
+        elif flag == "port.grpc":
+            paths.append(go_tmp / f"seaweedfs-{kind}-grpc-{value}.sock")
+        elif kind in {"filer", "s3"}:
+            paths.append(go_tmp / f"seaweedfs-{kind}-{value}.sock")
+    for path in paths:
+        with contextlib.suppress(OSError):
+            if stat.S_ISSOCK(path.lstat().st_mode):
+                path.unlink()
+
+
 def _weed_binary() -> str:
     candidate = Path(sys.executable).parent / "weed"
     if candidate.is_file() and os.access(candidate, os.X_OK):
@@ -549,7 +576,7 @@ class EmbeddedS3:
         self._volume_size_limit_mb = volume_size_limit_mb
         self._lock = _DirLock(self._data_dir / "s3.lock")
         self._process: asyncio.subprocess.Process | None = None
-        self._ports: _WeedPorts | None = None
+        self._argv: list[str] | None = None
         self._endpoint: S3Endpoint | None = None
 
     @property
@@ -593,8 +620,8 @@ class EmbeddedS3:
         await self._stop_owned()
 
     async def _stop_owned(self) -> None:
-        process, ports = self._process, self._ports
-        self._process, self._ports, self._endpoint = None, None, None
+        process, argv = self._process, self._argv
+        self._process, self._argv, self._endpoint = None, None, None
         try:
             if process is not None:
                 self._endpoint_path.unlink(missing_ok=True)
@@ -605,17 +632,14 @@ class EmbeddedS3:
                         _Step(signal.SIGKILL, 10.0, whole_group=True),
                     ],
                 )
-            if ports is not None:
-                self._remove_sockets(ports)
+            if argv is not None:
+                _remove_weed_sockets(argv)
         finally:
             self._lock.release()
 
     async def _start_owned(self) -> S3Endpoint:
         access_key, secret_key = self._credentials(create=True)
-        self._endpoint_path.unlink(missing_ok=True)
-        await _stop_leftovers(
-            _leftover_processes("weed", str(self.root)), sig=signal.SIGTERM, grace=self._stop_grace
-        )
+        await self._clean_up_after_previous_run()
         for attempt in range(3):
             ports = _WeedPorts.pick()
             endpoint = S3Endpoint(
@@ -626,14 +650,17 @@ class EmbeddedS3:
             )
             self._forget_old_masters(ports)
             log_offset = self.log_path.stat().st_size if self.log_path.exists() else 0
-            self._ports = ports
+            self._argv = self._weed_argv(ports)
             self._process = await _spawn(
-                self._argv(ports),
+                self._argv,
                 log=self.log_path,
                 cwd=self.root,
                 death_signal=signal.SIGTERM,
                 env={**os.environ, "WEED_MASTER_VOLUME_GROWTH_COPY_1": "1"},
             )
+            # Written before waiting, so the next owner can clean up even if this process dies now.
+            state = {"url": endpoint.url, "pid": self._process.pid, "argv": self._argv}
+            self._endpoint_path.write_text(json.dumps(state))
             try:
                 await self._wait_ready(self._process, endpoint, ports)
             except _EarlyExit:
@@ -641,11 +668,21 @@ class EmbeddedS3:
                     _log.info("a port picked for SeaweedFS was taken meanwhile; retrying")
                     continue
                 raise
-            self._endpoint_path.write_text(json.dumps({"url": endpoint.url, "pid": self._process.pid}))
             return endpoint
         raise AssertionError("unreachable")
 
-    def _argv(self, ports: _WeedPorts) -> list[str]:
+    async def _clean_up_after_previous_run(self) -> None:
+        """Stop weed servers a crashed owner left running and remove the sockets of that run."""
+        leftovers = _leftover_processes("weed", str(self.root))
+        argvs = [proc.info.get("cmdline") or [] for proc in leftovers]
+        with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
+            argvs.append([str(arg) for arg in json.loads(self._endpoint_path.read_text())["argv"]])
+        await _stop_leftovers(leftovers, sig=signal.SIGTERM, grace=self._stop_grace)
+        for argv in argvs:
+            _remove_weed_sockets(argv)
+        self._endpoint_path.unlink(missing_ok=True)
+
+    def _weed_argv(self, ports: _WeedPorts) -> list[str]:
         argv = [
             _weed_binary(),
             "-logtostderr=true",
@@ -690,24 +727,6 @@ class EmbeddedS3:
         for entry in self.root.iterdir():
             if entry.is_dir() and re.fullmatch(r"m\d+", entry.name) and entry.name != f"m{ports.master}":
                 shutil.rmtree(entry, ignore_errors=True)
-
-    def _remove_sockets(self, ports: _WeedPorts) -> None:
-        """weed leaves some unix sockets behind when it is killed; remove the ones of this run."""
-        go_tmp = Path(os.environ.get("TMPDIR") or "/tmp")  # noqa: S108 - where Go's os.TempDir() puts them
-        names = [
-            f"seaweedfs-{kind}-grpc-{port}.sock"
-            for kind, port in (
-                ("master", ports.master_grpc),
-                ("volume", ports.volume_grpc),
-                ("filer", ports.filer_grpc),
-                ("s3", ports.s3_grpc),
-            )
-        ]
-        names += [f"seaweedfs-filer-{ports.filer}.sock", f"seaweedfs-s3-{ports.s3}.sock"]
-        for path in [*(go_tmp / name for name in names), self.root / "filer.sock", self.root / "s3.sock"]:
-            with contextlib.suppress(OSError):
-                if stat.S_ISSOCK(path.lstat().st_mode):
-                    path.unlink()
 
     def _log_since(self, offset: int) -> str:
         try:

@@ -15,7 +15,7 @@ from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Any, Self, cast
 from urllib.parse import quote
 
 import aioboto3
@@ -43,6 +43,7 @@ MAX_PRESIGN_TTL = 7 * 24 * 3600
 DEFAULT_MAX_GET_BYTES = 64 * MiB
 _DELETE_BATCH = 1000
 _MISSING_CODES = frozenset({"NoSuchKey", "NoSuchBucket", "NoSuchUpload", "NotFound", "404"})
+_DENIED_CODES = frozenset({"403", "AccessDenied", "SignatureDoesNotMatch", "InvalidAccessKeyId"})
 _ALREADY_EXISTS = frozenset({"BucketAlreadyOwnedByYou", "BucketAlreadyExists"})
 _UNSAFE_FILENAME = re.compile(r'[\x00-\x1f\x7f"\\/]')
 
@@ -114,6 +115,10 @@ def _translated(action: str, *, bucket: str, key: str | None = None) -> Iterator
             raise ObjectMissing(f"bucket {bucket!r} does not exist") from exc
         if code in _MISSING_CODES:
             raise ObjectMissing(f"{_where(bucket, key)} does not exist") from exc
+        if code in _DENIED_CODES:
+            raise ObjectStoreError(
+                f"{action} {_where(bucket, key)} was denied ({code}): check S3 credentials and permissions"
+            ) from exc
         if code == "EntityTooLarge":
             raise ObjectTooLarge(f"{_where(bucket, key)} is too large for the object store") from exc
         raise ObjectStoreError(f"{action} {_where(bucket, key)} failed: {code or 'unknown error'}") from exc
@@ -121,6 +126,11 @@ def _translated(action: str, *, bucket: str, key: str | None = None) -> Iterator
         raise ObjectStoreError(
             f"object store unavailable during {action} {_where(bucket, key)}: {exc or type(exc).__name__}"
         ) from exc
+
+
+def _body(data: bytearray) -> bytes:
+    """botocore sends a bytearray as it is (its stubs only say bytes), saving a copy of every part."""
+    return cast(bytes, data)
 
 
 def _check_ttl(ttl: int) -> int:
@@ -259,8 +269,8 @@ class ObjectStore:
         upload, aborted on any error (including ObjectTooLarge and errors raised by `chunks`).
         """
         digest = hashlib.sha256()
-        buffer = bytearray()
-        size = 0
+        part = bytearray()  # grows to one part once, then is refilled in place: no per-part allocations
+        filled = size = 0
         upload_id: str | None = None
         parts: list[UploadedPart] = []
         try:
@@ -269,27 +279,27 @@ class ObjectStore:
                 if size > max_bytes:
                     raise ObjectTooLarge(f"upload to {_where(bucket, key)} exceeds {max_bytes} bytes")
                 digest.update(chunk)
-                buffer += chunk
-                while len(buffer) >= self._part_size:
-                    if upload_id is None:
-                        upload_id = await self.create_multipart(
-                            bucket=bucket, key=key, content_type=content_type
-                        )
-                    with memoryview(buffer) as view:
-                        part = bytes(view[: self._part_size])
-                    del buffer[: self._part_size]
-                    parts.append(await self._upload_part(bucket, key, upload_id, len(parts) + 1, part))
+                rest = memoryview(chunk)
+                while rest:
+                    take = min(len(rest), self._part_size - filled)
+                    part[filled : filled + take] = rest[:take]
+                    filled, rest = filled + take, rest[take:]
+                    if filled == self._part_size:
+                        if upload_id is None:
+                            upload_id = await self.create_multipart(
+                                bucket=bucket, key=key, content_type=content_type
+                            )
+                        parts.append(await self._upload_part(bucket, key, upload_id, len(parts) + 1, part))
+                        filled = 0
+            del part[filled:]
             if upload_id is None:
                 with _translated("upload", bucket=bucket, key=key):
                     await self._client.put_object(
-                        Bucket=bucket, Key=key, Body=bytes(buffer), ContentType=content_type
+                        Bucket=bucket, Key=key, Body=_body(part), ContentType=content_type
                     )
             else:
-                if buffer:
-                    parts.append(
-                        await self._upload_part(bucket, key, upload_id, len(parts) + 1, bytes(buffer))
-                    )
-                buffer.clear()
+                if part:
+                    parts.append(await self._upload_part(bucket, key, upload_id, len(parts) + 1, part))
                 await self.complete_multipart(bucket=bucket, key=key, upload_id=upload_id, parts=parts)
         except BaseException:
             if upload_id is not None:
@@ -312,13 +322,13 @@ class ObjectStore:
         )
 
     async def _upload_part(
-        self, bucket: str, key: str, upload_id: str, part_number: int, data: bytes
+        self, bucket: str, key: str, upload_id: str, part_number: int, data: bytearray
     ) -> UploadedPart:
         if part_number > MAX_PARTS:
             raise ObjectTooLarge(f"upload to {_where(bucket, key)} needs more than {MAX_PARTS} parts")
         with _translated("upload part of", bucket=bucket, key=key):
             response = await self._client.upload_part(
-                Bucket=bucket, Key=key, UploadId=upload_id, PartNumber=part_number, Body=data
+                Bucket=bucket, Key=key, UploadId=upload_id, PartNumber=part_number, Body=_body(data)
             )
         return UploadedPart(part_number=part_number, etag=response["ETag"])
 

@@ -6,7 +6,6 @@ fresh `settings` per test pointing at them. Add chat-platform fixtures in your o
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -16,17 +15,19 @@ import pytest_asyncio
 from storage.embedded import S3Endpoint
 from storage.objects import ObjectStore
 from storage.settings import Settings, load_settings
-from tests.support.stack import Stack, embedded_stack, open_store
+from tests.support.stack import Stack, embedded_stack, open_store, scratch_data_dir
 
 TEST_BUCKET = "facetag-tests"
 
 
 @pytest.fixture(scope="session")
-def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """The session's facetag data folder (embedded servers live in `postgres/` and `s3/`)."""
-    path = tmp_path_factory.mktemp("facetag-data")
-    yield path
-    shutil.rmtree(path, ignore_errors=True)  # after the servers stopped: large test objects live here
+def data_dir() -> Iterator[Path]:
+    """The session's facetag data folder (embedded servers live in `postgres/` and `s3/`).
+
+    Removed at the end of the session, after the servers stopped (large test objects live here).
+    """
+    with scratch_data_dir("facetag-session-") as path:
+        yield path
 
 
 @pytest_asyncio.fixture(scope="session")

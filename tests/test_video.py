@@ -108,7 +108,7 @@ def test_not_a_video(tmp_path: Path) -> None:
 def test_sampling_plan() -> None:
     policy = SamplingPolicy()
     assert policy.interval_s(8.0) == pytest.approx(0.25)
-    assert 1.0 < policy.interval_s(180.0) < 2.0
+    assert 1.5 < policy.interval_s(180.0) < 2.5
     assert 3600 / policy.interval_s(3600.0) <= policy.max_samples + 1e-6
     times = plan_samples(duration_s=8.0, interval_s=0.25)
     assert len(times) == 32
@@ -128,7 +128,7 @@ def test_sampled_frames_are_spread_and_downscaled() -> None:
     assert times == sorted(times)
     # each sample is near the middle of its 1 s slot (a keyframe within half a slot may stand in)
     assert all(abs(t - (i + 0.5)) <= 0.5 for i, t in enumerate(times))
-    assert times[1:] == pytest.approx([1.5, 2.5, 3.5], abs=0.1)
+    assert times[1:] == pytest.approx([1.5, 2.5, 3.5], abs=0.2)  # the next decoded I/P frame
     assert all(image.size == (640, 360) and image.mode == "RGB" for _, image in frames)
 
 

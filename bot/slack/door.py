@@ -88,7 +88,7 @@ class SlackDoor:
             client=self.client,
             signing_secret=signing.get_secret_value() if signing else None,
             request_verification_enabled=signing is not None,
-            process_before_response=False,
+            process_before_response=True,  # record and enqueue before acking: a failure makes Slack retry
         )
         self._socket: Any = None
 

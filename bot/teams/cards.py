@@ -53,9 +53,9 @@ def segments_text(segments: tuple[tuple[float, float], ...]) -> str:
     return ", ".join(f"{_fmt_time(a)}–{_fmt_time(b)}" for a, b in segments)
 
 
-def _escape(text: str) -> str:
-    """Adaptive Card TextBlocks speak a little Markdown; keep names literal."""
-    return "".join(f"\\{c}" if c in "*_[]`~" else c for c in text).replace("<", "&lt;")
+def _plain(text: str) -> str:
+    """Names and file names go into TextBlocks as they are, minus what could forge an `<at>` mention."""
+    return text.replace("<", "").replace(">", "")
 
 
 class _Mentions:
@@ -68,16 +68,20 @@ class _Mentions:
     def who(self, face: FaceView) -> str:
         if face.person is None:
             return "an unknown person"
-        name = face.person.name.replace("<", "").replace(">", "")
+        name = _plain(face.person.name)
         if face.person.teams_aad_id:
             text = f"<at>{name}</at>"
             if face.person.teams_aad_id not in self._seen:
                 self._seen.add(face.person.teams_aad_id)
                 self.entities.append(
-                    {"type": "mention", "text": text, "mentioned": {"id": face.person.teams_aad_id, "name": name}}
+                    {
+                        "type": "mention",
+                        "text": text,
+                        "mentioned": {"id": face.person.teams_aad_id, "name": name},
+                    }
                 )
             return text
-        return _escape(name)
+        return _plain(name)
 
 
 def summary(view: MediaView) -> str:
@@ -85,7 +89,11 @@ def summary(view: MediaView) -> str:
     if not view.faces:
         return f"No faces found in this {noun}."
     n = len(view.faces)
-    count = f"{n} face{'s' if n != 1 else ''}" if view.kind != "video" else f"{n} {'people' if n != 1 else 'person'}"
+    count = (
+        f"{n} face{'s' if n != 1 else ''}"
+        if view.kind != "video"
+        else f"{n} {'people' if n != 1 else 'person'}"
+    )
     parts = [f"Found {count} in this {noun}"]
     named = sum(1 for f in view.faces if f.state == "confirmed")
     suggested = sum(1 for f in view.faces if f.state == "suggested")
@@ -209,14 +217,27 @@ def _card(
 ) -> Card:
     mentions = _Mentions()
     status = " Pending approval." if view.status == "pending" else ""
-    body: list[Card] = [{"type": "TextBlock", "text": summary(view) + status, "wrap": True, "weight": "Bolder"}]
+    body: list[Card] = [
+        {"type": "TextBlock", "text": summary(view) + status, "wrap": True, "weight": "Bolder"}
+    ]
     if view.filename:
         body.append(
-            {"type": "TextBlock", "text": _escape(view.filename), "isSubtle": True, "spacing": "None", "wrap": True}
+            {
+                "type": "TextBlock",
+                "text": _plain(view.filename),
+                "isSubtle": True,
+                "spacing": "None",
+                "wrap": True,
+            }
         )
     if image_url:
         body.append(
-            {"type": "Image", "url": image_url, "altText": "The picture with a number on each face", "size": "Stretch"}
+            {
+                "type": "Image",
+                "url": image_url,
+                "altText": "The picture with a number on each face",
+                "size": "Stretch",
+            }
         )
     shown = _pick_full(view.faces, full, identify)
     rest = [f for f in view.faces if str(f.id) not in shown]

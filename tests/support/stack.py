@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+import json
+import shutil
+import sys
+import tempfile
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +26,20 @@ class Stack:
     pg_url: str  # SQLAlchemy, asyncpg driver
     pg_conninfo: str  # libpq, for psycopg / procrastinate
     endpoint: S3Endpoint
+
+
+@contextmanager
+def scratch_data_dir(prefix: str = "facetag-test-") -> Iterator[Path]:
+    """A fresh data dir directly under the temp dir, removed afterwards.
+
+    Not under pytest's `tmp_path`: every pytest run chmods /tmp/pytest-of-<user> to 0700, which
+    (when tests run as root) locks the `pgserver` account out of a running server's data directory.
+    """
+    path = Path(tempfile.mkdtemp(prefix=prefix))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 @asynccontextmanager
@@ -68,3 +86,53 @@ def server_processes(data_dir: Path) -> list[psutil.Process]:
         ):
             found.append(proc)
     return found
+
+
+_REPO = Path(__file__).resolve().parents[2]
+_OWNER_SCRIPT = """
+import asyncio, json, sys
+from pathlib import Path
+import psycopg
+from storage.embedded import EmbeddedPostgres, EmbeddedS3
+from storage.objects import ObjectStore
+
+async def main() -> None:
+    data_dir = Path(sys.argv[1])
+    postgres, s3 = EmbeddedPostgres(data_dir), EmbeddedS3(data_dir)
+    await postgres.start()
+    endpoint = await s3.start()
+    async with await psycopg.AsyncConnection.connect(postgres.conninfo, autocommit=True) as conn:
+        await conn.execute("CREATE TABLE crash (note text)")
+        await conn.execute("INSERT INTO crash VALUES ('written before the crash')")
+    async with ObjectStore.open(endpoint_url=endpoint.url, region=endpoint.region,
+                                access_key=endpoint.access_key, secret_key=endpoint.secret_key) as store:
+        await store.ensure_buckets(["crash-test"])
+        await store.put_bytes(bucket="crash-test", key="note", data=b"survives", content_type="text/plain")
+    print(json.dumps({"postgres": postgres.pid, "weed": s3.pid}), flush=True)
+    await asyncio.sleep(3600)
+
+asyncio.run(main())
+"""
+
+
+async def crash_an_owner(data_dir: Path) -> dict[str, int]:
+    """Run the embedded servers in a child process, write a row and an object, then SIGKILL the child.
+
+    Returns the pids of the servers that child started.
+    """
+    child = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        _OWNER_SCRIPT,
+        str(data_dir),
+        stdout=asyncio.subprocess.PIPE,
+        cwd=_REPO,
+    )
+    try:
+        assert child.stdout is not None
+        line = await asyncio.wait_for(child.stdout.readline(), 120)
+        pids: dict[str, int] = json.loads(line)
+    finally:
+        child.kill()
+        await child.wait()
+    return pids

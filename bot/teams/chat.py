@@ -1,0 +1,204 @@
+"""The Teams side of `ChatPort`: the Bot Connector REST API with the bot's client-credentials token.
+
+Replies are proactive (they come from jobs, long after the turn), so they go out with plain aiohttp to
+the `serviceUrl` stored with the share:
+  POST {serviceUrl}v3/conversations/{conversation}/activities/{activityId}   reply (reply chain in channels)
+  PUT  {serviceUrl}v3/conversations/{conversation}/activities/{replyId}      update the card in place
+  GET  {serviceUrl}v3/conversations/{conversation}/members[/{aadObjectId}]  roster for "Who is this?"
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+import aiohttp
+from yarl import URL
+
+from bot.teams.activities import Address
+from bot.teams.adapter import agent_auth_configuration
+from bot.teams.cards import Member, attachment, media_card, summary
+from bot.teams.config import BOTFRAMEWORK_SCOPE, TeamsAuthConfig
+from bot.teams.outbound import ClientCredentialsTokenProvider
+from handlers.ports import MediaView, RemoteFile, Sighting, UserFacingError
+
+log = logging.getLogger(__name__)
+
+BOTFRAMEWORK_RESOURCE = "https://api.botframework.com"
+
+
+class TeamsTransientError(Exception):
+    """The connector is throttling or failing right now: retry the job later."""
+
+
+class ConnectorError(Exception):
+    """The connector refused a request; `status` is its HTTP status."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def _segment(value: str) -> str:
+    # Teams ids contain ':' '@' ';' '=' (allowed in a path segment); everything else is escaped.
+    return quote(value, safe=":@;=,!$&'()*+-._~")
+
+
+def _host(url: str) -> str | None:
+    parts = urlsplit(url)
+    if not parts.hostname:
+        return None
+    return f"{parts.hostname.lower()}:{parts.port}" if parts.port else parts.hostname.lower()
+
+
+class Connector:
+    """A minimal Bot Connector client (any serviceUrl) carrying the bot's outbound token."""
+
+    def __init__(self, config: TeamsAuthConfig) -> None:
+        self._tokens = ClientCredentialsTokenProvider(
+            agent_auth_configuration(config), timeout=config.http_timeout_seconds
+        )
+        self._timeout = aiohttp.ClientTimeout(total=max(30.0, config.http_timeout_seconds))
+        self._session: aiohttp.ClientSession | None = None
+
+    async def token(self) -> str:
+        return await self._tokens.get_access_token(BOTFRAMEWORK_RESOURCE, [BOTFRAMEWORK_SCOPE])
+
+    def _http(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(timeout=self._timeout)
+        return self._session
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    @staticmethod
+    def url(service_url: str, *segments: str) -> URL:
+        base = service_url.rstrip("/")
+        return URL(base + "/v3/" + "/".join(_segment(s) for s in segments), encoded=True)
+
+    async def call(self, method: str, url: URL, body: Mapping[str, Any] | None = None) -> Any:
+        headers = {"Authorization": f"Bearer {await self.token()}", "Accept": "application/json"}
+        try:
+            async with self._http().request(method, url, json=body, headers=headers) as response:
+                status = response.status
+                try:
+                    payload: Any = await response.json(content_type=None)
+                except ValueError:
+                    payload = None
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise TeamsTransientError(f"{method} {url.path}: {type(exc).__name__}") from exc
+        if status == 429 or status >= 500:
+            raise TeamsTransientError(f"{method} {url.path}: {status}")
+        if status >= 400:
+            error = payload.get("error") if isinstance(payload, dict) else None
+            code = error.get("code") if isinstance(error, dict) else None
+            raise ConnectorError(status, f"{method} {url.path}: {status} {code or ''}".strip())
+        return payload
+
+    async def members(self, where: Address) -> list[Member]:
+        """The people of the team (channels) or the chat, by Entra object id."""
+        target = where.team_id or where.base_conversation
+        try:
+            payload = await self.call("GET", self.url(where.service_url, "conversations", target, "members"))
+        except ConnectorError as exc:
+            log.warning("teams: cannot read the roster: %s", exc)
+            return []
+        return [
+            Member(str(m["aadObjectId"]), str(m.get("name") or m["aadObjectId"]))
+            for m in payload or []
+            if isinstance(m, dict) and m.get("aadObjectId")
+        ]
+
+    async def member(self, where: Address, aad_object_id: str) -> Member | None:
+        """One member of the team or chat, or None when they are not in it."""
+        target = where.team_id or where.base_conversation
+        try:
+            payload = await self.call(
+                "GET", self.url(where.service_url, "conversations", target, "members", aad_object_id)
+            )
+        except ConnectorError as exc:
+            if exc.status == 404:
+                return None
+            raise
+        if not isinstance(payload, dict) or not payload.get("aadObjectId"):
+            return None
+        return Member(str(payload["aadObjectId"]), str(payload.get("name") or payload["aadObjectId"]))
+
+
+def _message(where: Address, **fields: Any) -> dict[str, Any]:
+    activity: dict[str, Any] = {
+        "type": "message",
+        "channelId": "msteams",
+        "serviceUrl": where.service_url,
+        "conversation": {"id": where.conversation_id},
+        "from": {"id": where.bot_id, "name": where.bot_name} if where.bot_id else None,
+        "replyToId": where.activity_id or None,
+    }
+    activity.update(fields)
+    return {k: v for k, v in activity.items() if v is not None}
+
+
+class TeamsChat:
+    platform = "teams"
+
+    def __init__(self, config: TeamsAuthConfig, *, file_hosts: tuple[str, ...]) -> None:
+        self.connector = Connector(config)
+        self.file_hosts = file_hosts
+
+    async def close(self) -> None:
+        await self.connector.close()
+
+    async def resolve_file(self, sighting: Sighting) -> RemoteFile:
+        data = sighting.conversation
+        url = data.get("download_url")
+        if not isinstance(url, str) or not url:
+            raise UserFacingError("Teams did not give facetag a download link for this file.")
+        raw_name, raw_type = data.get("name"), data.get("content_type")
+        name = raw_name if isinstance(raw_name, str) else sighting.filename
+        mimetype = raw_type if isinstance(raw_type, str) else None
+        if not data.get("download_needs_token"):
+            # Paperclip files: a pre-authenticated SharePoint link; the bot token must not travel there.
+            return RemoteFile(
+                url=url, headers={}, allowed_hosts=self.file_hosts, name=name, mimetype=mimetype
+            )
+        service_host = _host(str(data.get("service_url") or ""))
+        allowed = (*self.file_hosts, service_host) if service_host else self.file_hosts
+        headers = {"Authorization": f"Bearer {await self.connector.token()}"}
+        return RemoteFile(url=url, headers=headers, allowed_hosts=allowed, name=name, mimetype=mimetype)
+
+    async def publish_media(self, sighting: Sighting, view: MediaView) -> str | None:
+        where = Address.from_mapping(sighting.conversation)
+        activity = _message(where, summary=summary(view), attachments=[attachment(media_card(view))])
+        if sighting.reply_ref:
+            url = self.connector.url(
+                where.service_url, "conversations", where.conversation_id, "activities", sighting.reply_ref
+            )
+            try:
+                await self.connector.call("PUT", url, {**activity, "id": sighting.reply_ref})
+                return sighting.reply_ref
+            except ConnectorError as exc:
+                if exc.status != 404:
+                    raise
+                log.info(
+                    "teams: the card was deleted; posting a new one", extra={"sighting": str(sighting.id)}
+                )
+        return await self._post(where, activity)
+
+    async def notify(self, sighting: Sighting, sentence: str) -> None:
+        where = Address.from_mapping(sighting.conversation)
+        await self._post(where, _message(where, text=sentence, textFormat="plain"))
+
+    async def _post(self, where: Address, activity: Mapping[str, Any]) -> str | None:
+        segments = ["conversations", where.conversation_id, "activities"]
+        if where.activity_id:
+            segments.append(where.activity_id)
+        payload = await self.connector.call(
+            "POST", self.connector.url(where.service_url, *segments), activity
+        )
+        posted = payload.get("id") if isinstance(payload, dict) else None
+        return str(posted) if posted else None

@@ -1,0 +1,199 @@
+"""Photos shared in Slack become faces, suggestions and confirmed people — over signed HTTP, real pixels."""
+
+from __future__ import annotations
+
+import time
+
+from sqlalchemy import func, select
+
+from storage.models import Face, FaceState, Media, Sighting
+from storage.settings import Settings
+from tests.support.slack import SlackScenario, face_photo, slack_scenario
+
+OBAMA = "face_recognition/examples/knn_examples/train/obama/obama.jpg"
+OBAMA_2 = "face_recognition/examples/knn_examples/train/obama/obama2.jpg"
+BIDEN = "face_recognition/examples/knn_examples/train/biden/biden.jpg"
+BIDEN_2 = "face_recognition/examples/knn_examples/train/biden/biden2.jpg"
+STRANGER = "face_recognition/examples/knn_examples/train/kit_harington/john1.jpeg"
+GROUP = "dlib/examples/faces/2008_002079.jpg"  # six faces
+
+
+async def _identify(
+    s: SlackScenario, reply_ts: str, channel: str, face_block: str, as_user: str, by: str
+) -> None:
+    reply = s.slack.ws.message(channel, reply_ts)
+    face_id = face_block.removeprefix("face:")
+    click = s.slack.payloads.block_actions(by, "face_identify", message=reply)
+    # the builder picks the first face_identify element; make sure it is the face we want
+    assert click.payload["actions"][0]["value"] == face_id
+    assert (await s.send(click)).status == 200
+    views = s.slack.calls("views.open")
+    assert views and views[-1].ok
+    view_id = views[-1].response["view"]["id"]
+    submit = s.slack.payloads.view_submission(
+        by, view_id, {"person": {"person_select": {"type": "users_select", "selected_user": as_user}}}
+    )
+    assert (await s.send(submit)).status == 200
+    await s.app.idle()
+
+
+async def test_naming_people_then_recognising_them(settings: Settings) -> None:
+    async with slack_scenario(settings) as s:
+        alice = s.slack.add_user("alice", real_name="Alice Example")
+        bob = s.slack.add_user("bob", real_name="Bob Example")
+        carol = s.slack.add_user("carol")
+        channel = s.slack.add_channel("photos", members=[alice.id, bob.id, carol.id])
+
+        first = await s.share(channel.id, carol.id, [("obama.jpg", face_photo(OBAMA))], text="offsite #Team")
+        await s.app.idle()
+        [reply] = s.replies(first)
+        [block] = s.face_blocks(reply)
+        assert "<@" not in block["text"]["text"]  # nobody known yet
+        await _identify(s, reply.ts, channel.id, block["block_id"], alice.id, by=carol.id)
+        [reply] = s.replies(first)
+        [block] = s.face_blocks(reply)
+        assert f"<@{alice.id}>" in block["text"]["text"] and "confirmed" in block["text"]["text"]
+
+        second = await s.share(channel.id, carol.id, [("biden.jpg", face_photo(BIDEN))])
+        await s.app.idle()
+        [reply2] = s.replies(second)
+        [block2] = s.face_blocks(reply2)
+        await _identify(s, reply2.ts, channel.id, block2["block_id"], bob.id, by=carol.id)
+
+        # New photos of both, and a stranger, in one message: one reply per media.
+        third = await s.share(
+            channel.id,
+            carol.id,
+            [
+                ("obama2.jpg", face_photo(OBAMA_2)),
+                ("biden2.jpg", face_photo(BIDEN_2)),
+                ("stranger.jpg", face_photo(STRANGER)),
+            ],
+        )
+        await s.app.idle()
+        replies = s.replies(third)
+        assert len(replies) == 3
+        texts = [" ".join(b["text"]["text"] for b in s.face_blocks(r)) for r in replies]
+        assert sum(f"<@{alice.id}>" in t for t in texts) == 1
+        assert sum(f"<@{bob.id}>" in t for t in texts) == 1
+        assert sum("<@" not in t for t in texts) == 1  # the stranger stays unknown
+
+        # Confirm alice's suggestion: the reply is updated with who decided.
+        alice_reply = next(r for r, t in zip(replies, texts, strict=True) if f"<@{alice.id}>" in t)
+        click = s.slack.payloads.block_actions(bob.id, "face_confirm", message=alice_reply)
+        assert (await s.send(click)).status == 200
+        await s.app.idle()
+        updated = s.slack.ws.message(channel.id, alice_reply.ts)
+        [block] = s.face_blocks(updated)
+        assert "confirmed by" in block["text"]["text"] and f"<@{bob.id}>" in block["text"]["text"]
+
+        # Reject bob's suggestion: recorded, never suggested again for that face.
+        bob_reply = next(r for r, t in zip(replies, texts, strict=True) if f"<@{bob.id}>" in t)
+        face_id = s.face_blocks(bob_reply)[0]["block_id"].removeprefix("face:")
+        click = s.slack.payloads.block_actions(alice.id, "face_reject", message=bob_reply)
+        assert (await s.send(click)).status == 200
+        await s.app.idle()
+        updated = s.slack.ws.message(channel.id, bob_reply.ts)
+        assert f"<@{bob.id}>" not in s.face_blocks(updated)[0]["text"]["text"]
+        async with s.app.ctx.db.session() as session:
+            face = await session.get(Face, __import__("uuid").UUID(face_id))
+            assert face is not None and face.state == FaceState.unknown and face.person_id is None
+        from handlers.recognition import suggest_for_media
+
+        assert face is not None
+        await suggest_for_media(s.app.ctx, face.media_id)
+        async with s.app.ctx.db.session() as session:
+            again = await session.get(Face, face.id)
+            assert again is not None and again.person_id is None
+
+        # Hashtags in the sharing message became tags.
+        from storage.models import Tag
+
+        async with s.app.ctx.db.session() as session:
+            tags = (await session.execute(select(Tag.tag))).scalars().all()
+        assert "team" in tags
+
+
+async def test_group_photo_faces_each_get_a_block_and_distinct_people(settings: Settings) -> None:
+    async with slack_scenario(settings) as s:
+        carol = s.slack.add_user("carol")
+        channel = s.slack.add_channel("photos", members=[carol.id])
+        message = await s.share(channel.id, carol.id, [("group.jpg", face_photo(GROUP))])
+        await s.app.idle()
+        [reply] = s.replies(message)
+        blocks = s.face_blocks(reply)
+        assert len(blocks) >= 5
+        assert any(b.get("type") == "image" and "slack_file" in b for b in reply.blocks or [])
+        actions = [b for b in reply.blocks or [] if str(b.get("block_id", "")).startswith("face_actions:")]
+        assert {a["block_id"].split(":", 1)[1] for a in actions} == {
+            b["block_id"].split(":", 1)[1] for b in blocks
+        }
+        assert len(reply.blocks or []) <= 50
+
+
+async def test_duplicate_deliveries_process_the_file_once(settings: Settings) -> None:
+    async with slack_scenario(settings) as s:
+        carol = s.slack.add_user("carol")
+        channel = s.slack.add_channel("photos", members=[carol.id])
+        file = s.slack.add_file(carol.id, "obama.jpg", face_photo(OBAMA))
+        requests = s.slack.payloads.file_upload(channel.id, carol.id, [file])
+        for request in requests:
+            assert (await s.send(request)).status == 200
+        assert (await s.send(requests[0].retry(1))).status == 200
+        assert (await s.send(requests[1].retry(2, "http_error"))).status == 200
+        await s.app.idle()
+        async with s.app.ctx.db.session() as session:
+            assert (await session.execute(select(func.count()).select_from(Sighting))).scalar_one() == 1
+            assert (await session.execute(select(func.count()).select_from(Media))).scalar_one() == 1
+        assert len([d for d in s.slack.downloads if d.authorized]) == 1
+        ts = requests[0].payload["event"]["ts"]
+        message = s.slack.ws.message(channel.id, ts)
+        assert len(s.replies(message)) == 1
+
+        # The same bytes shared again in another message: one media, two sightings, two replies.
+        again = await s.share(channel.id, carol.id, [("copy.jpg", face_photo(OBAMA))])
+        await s.app.idle()
+        async with s.app.ctx.db.session() as session:
+            assert (await session.execute(select(func.count()).select_from(Sighting))).scalar_one() == 2
+            assert (await session.execute(select(func.count()).select_from(Media))).scalar_one() == 1
+        assert len(s.replies(again)) == 1
+
+
+async def test_forged_and_stale_signatures_are_refused(settings: Settings) -> None:
+    async with slack_scenario(settings) as s:
+        carol = s.slack.add_user("carol")
+        channel = s.slack.add_channel("photos", members=[carol.id])
+        file = s.slack.add_file(carol.id, "obama.jpg", face_photo(OBAMA))
+        request = s.slack.payloads.message(channel.id, carol.id, "hi", files=[file])
+        forged = await s.send(request, secret="not-the-signing-secret")
+        stale = await s.send(request, timestamp=int(time.time()) - 600)
+        assert forged.status == 401 and stale.status == 401
+        async with s.app.ctx.db.session() as session:
+            assert (await session.execute(select(func.count()).select_from(Sighting))).scalar_one() == 0
+
+
+async def test_bad_files_get_one_plain_sentence(settings: Settings) -> None:
+    async with slack_scenario(settings, max_upload_bytes=200_000) as s:
+        carol = s.slack.add_user("carol")
+        channel = s.slack.add_channel("photos", members=[carol.id])
+        text_file = await s.share(
+            channel.id, carol.id, [("notes.txt", b"just some text, not a photo\n" * 10)]
+        )
+        corrupt = await s.share(channel.id, carol.id, [("broken.jpg", face_photo(OBAMA)[:3000])])
+        big = await s.share(channel.id, carol.id, [("big.jpg", face_photo(GROUP) + b"\0" * 300_000)])
+        await s.app.idle()
+        for message, words in ((text_file, "type of file"), (corrupt, "damaged"), (big, "larger")):
+            [reply] = s.replies(message)
+            assert words in reply.text, reply.text
+            assert "Traceback" not in reply.text and "\n" not in reply.text.strip()
+
+
+async def test_missing_files_read_scope_is_reported(settings: Settings) -> None:
+    async with slack_scenario(settings) as s:
+        s.slack.bot_scopes.discard("files:read")
+        carol = s.slack.add_user("carol")
+        channel = s.slack.add_channel("photos", members=[carol.id])
+        message = await s.share(channel.id, carol.id, [("obama.jpg", face_photo(OBAMA))])
+        await s.app.idle()
+        [reply] = s.replies(message)
+        assert "files:read" in reply.text
