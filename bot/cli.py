@@ -16,7 +16,7 @@ from storage.db import DatabaseUrlError
 from storage.settings import Settings, SettingsError, load_settings
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="facetag: a chat-native photo library.")
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)  # one message, one line: never wrapped at 80 columns
 log = logging.getLogger("facetag")
 
 T = TypeVar("T")

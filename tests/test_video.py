@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import shutil
+import threading
 from fractions import Fraction
 from pathlib import Path
 
@@ -12,7 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from processing.faces import DlibEngine
+from processing.faces import DetectedFace, DlibEngine
 from processing.images import CorruptMedia, MediaError, UnsupportedMedia
 from processing.tracks import _segments
 from processing.video import (
@@ -212,3 +213,35 @@ def test_video_info_is_frozen() -> None:
     )
     with pytest.raises(AttributeError):
         info.width = 3  # type: ignore[misc]
+
+
+class _FailingEngine:
+    name = "failing"
+    match_threshold = 0.07
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def analyze(self, image: Image.Image) -> list[DetectedFace]:
+        self.calls += 1
+        if self.calls == 3:
+            raise RuntimeError("engine broke")
+        return []
+
+
+def test_engine_error_stops_decoding_cleanly() -> None:
+    engine = _FailingEngine()
+    before = threading.active_count()
+    with pytest.raises(RuntimeError, match="engine broke"):
+        analyze_video(TALKING_HEAD, engine, max_seconds=60, with_poster=False)
+    assert engine.calls == 3
+    assert threading.active_count() == before  # the decoding thread has ended
+
+
+def test_no_faces_gives_no_appearances() -> None:
+    engine = _FailingEngine()
+    engine.calls = 100  # never raises again
+    result = analyze_video(CROWD, engine, max_seconds=60)
+    assert result.appearances == []
+    assert result.sampled_frames == 17
+    assert result.poster.size == (1920, 1080)

@@ -243,10 +243,8 @@ def register_commands(door: SlackDoor, ctx: Context) -> None:
 
     async def _moderation_reply(body: Body, outcome: str, client: AsyncWebClient) -> None:
         user_id = str(body["user"]["id"])
-        if not outcome.endswith("."):
-            return
         if outcome.startswith("Only"):
-            await client.chat_postEphemeral(channel=user_id, user=user_id, text=outcome)
+            await client.chat_postMessage(channel=user_id, text=outcome)  # the app's DM with them
         await publish_home(user_id)
 
     @bolt.shortcut("tag_media")
