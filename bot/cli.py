@@ -12,7 +12,7 @@ import typer
 from rich.console import Console
 
 from bot import logs
-from storage.db import DatabaseUrlError
+from storage.db import Database, DatabaseUrlError
 from storage.settings import Settings, SettingsError, load_settings
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="facetag: a chat-native photo library.")
@@ -138,6 +138,95 @@ def teams_package(
         err.print(f"[red]facetag: {exc}[/red]", highlight=False)
         raise typer.Exit(2) from None
     err.print(f"wrote {path}")
+
+
+token_app = typer.Typer(no_args_is_help=True, help="REST API tokens: create, list, revoke.")
+app.add_typer(token_app, name="token")
+
+
+def _with_database[T](settings: Settings, use: Callable[[Database], Awaitable[T]]) -> T:
+    async def main() -> T:
+        from bot.services import connect_database, database_url
+        from storage import migrate as migrations
+
+        async with database_url(settings) as url:
+            db = await connect_database(url)
+            try:
+                await migrations.upgrade(db.engine)
+                return await use(db)
+            finally:
+                await db.close()
+
+    return _run(main)
+
+
+@token_app.command("create")
+def token_create(
+    name: Annotated[str, typer.Option(help="What the token is for.")],
+    scope: Annotated[
+        list[str],
+        typer.Option(help="media:read, media:write, people:read, people:write or admin (repeat)."),
+    ],
+    user: Annotated[str | None, typer.Option(help="Act for this chat user (same visibility).")] = None,
+    channel: Annotated[list[str] | None, typer.Option(help="A service token's channel (repeat).")] = None,
+    platform: Annotated[str, typer.Option("--platform", "--user-platform", help="slack or teams.")] = "slack",
+    by: Annotated[str, typer.Option(help="Recorded as the creator.")] = "cli",
+) -> None:
+    """Create a token and print its secret (shown once; only its hash is stored)."""
+    from handlers.tokens import TokenError, create_token
+
+    settings = _settings()
+    try:
+        new = _with_database(
+            settings,
+            lambda db: create_token(
+                db,
+                name=name,
+                scopes=[s for part in scope for s in part.replace(",", " ").split()],
+                platform=platform,
+                user_id=user,
+                channels=list(channel or []),
+                created_by=by,
+            ),
+        )
+    except TokenError as exc:
+        err.print(f"[red]facetag: {exc}[/red]", highlight=False)
+        raise typer.Exit(2) from None
+    err.print(f"token {new.info.id} ({', '.join(new.info.scopes)}); the secret is shown only now:")
+    typer.echo(new.secret)
+
+
+@token_app.command("revoke")
+def token_revoke(token_id: Annotated[str, typer.Argument(help="The token's id.")]) -> None:
+    """Revoke a token at once."""
+    import uuid
+
+    from handlers.tokens import revoke_token
+
+    try:
+        parsed = uuid.UUID(token_id)
+    except ValueError:
+        err.print("[red]facetag: that is not a token id[/red]", highlight=False)
+        raise typer.Exit(2) from None
+    if not _with_database(_settings(), lambda db: revoke_token(db, token_id=parsed)):
+        err.print(f"[red]facetag: no live token {parsed}[/red]", highlight=False)
+        raise typer.Exit(1)
+    err.print(f"revoked {parsed}")
+
+
+@token_app.command("list")
+def token_list(
+    revoked: Annotated[bool, typer.Option("--revoked", help="Include revoked tokens.")] = False,
+) -> None:
+    """List tokens (never their secrets)."""
+    from handlers.tokens import list_tokens
+
+    for info in _with_database(_settings(), lambda db: list_tokens(db, include_revoked=revoked)):
+        who = (
+            f"user {info.platform}:{info.user_id}" if info.user_id else f"channels {','.join(info.channels)}"
+        )
+        state = "revoked" if info.revoked_at else f"last used {info.last_used_at or 'never'}"
+        typer.echo(f"{info.id}  {info.name}  [{' '.join(info.scopes)}]  {who}  {state}")
 
 
 def main() -> None:

@@ -18,10 +18,12 @@ class Doors:
     """Built before the services start (the chat ports go into the Context), routed after."""
 
     def __init__(self, settings: Settings) -> None:
+        from bot.api.door import ApiDoor
         from bot.slack.door import SlackDoor
 
         self.slack = SlackDoor(settings) if settings.slack_enabled else None
         self.teams = self._teams(settings)
+        self.api = ApiDoor()
 
     @staticmethod
     def _teams(settings: Settings) -> TeamsDoor | None:
@@ -45,6 +47,7 @@ class Doors:
             self.slack.add_routes(app, ctx)
         if self.teams is not None:
             self.teams.add_routes(app, ctx)
+        self.api.add_routes(app, ctx, slack=self.slack.client if self.slack is not None else None)
 
     async def close(self) -> None:
         if self.slack is not None:

@@ -75,9 +75,9 @@ async def stream(
                     headers.pop("Authorization", None)  # credentials never follow a file to another host
                 url = target
                 continue
-            _check_status(response.status)
+            _check_status(response.status, remote)
             if "text/html" in response.headers.get("Content-Type", "").lower():
-                raise _sign_in_page()
+                raise _sign_in_page(remote)
             length = response.content_length
             if length is not None and length > max_bytes:
                 raise too_large(max_bytes, length)
@@ -86,7 +86,7 @@ async def stream(
             try:
                 async for chunk in response.content.iter_chunked(CHUNK):
                     if first and _looks_like_html(chunk):
-                        raise _sign_in_page()
+                        raise _sign_in_page(remote)
                     first = False
                     total += len(chunk)
                     if total > max_bytes:
@@ -100,13 +100,12 @@ async def stream(
     raise UserFacingError("I could not download this file: it redirected too many times.")
 
 
-def _check_status(status: int) -> None:
+def _check_status(status: int, remote: RemoteFile) -> None:
     if status == 200:
         return
     if status in {401, 403}:
         raise UserFacingError(
-            "I could not download this file: the chat service refused me access "
-            "(the app may be missing a permission such as files:read)."
+            f"I could not download this file: the chat service refused me access ({remote.access_hint})."
         )
     if status in {404, 410}:
         raise UserFacingError("I could not download this file: it was deleted or is no longer shared.")
@@ -117,10 +116,10 @@ def _check_status(status: int) -> None:
     )
 
 
-def _sign_in_page() -> UserFacingError:
+def _sign_in_page(remote: RemoteFile) -> UserFacingError:
     return UserFacingError(
         "I could not download this file: the chat service sent a sign-in page instead of the file "
-        "(the app is probably missing the files:read permission)."
+        f"({remote.access_hint})."
     )
 
 

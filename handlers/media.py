@@ -171,6 +171,23 @@ async def _fetch_into_store(ctx: Context, sighting: Sighting) -> uuid.UUID:
     )
 
 
+async def media_stored(
+    ctx: Context, sighting: Sighting, *, media_id: uuid.UUID, kind: MediaType, size: int, sha256: str
+) -> uuid.UUID:
+    """Bytes already in the pending bucket at `original_key(media_id)` (a direct API upload): record
+    them for the sighting and process them like a chat share. Returns the media id (an existing one
+    when the same bytes were seen before)."""
+    ctx.metrics.bytes_in.inc(size)
+    linked = await _register_media(ctx, sighting, media_id=media_id, kind=kind, size=size, sha256=sha256)
+    await _after_ingest(ctx, linked)
+    return linked
+
+
+def has_chat(ctx: Context, sighting: Sighting | SightingRow) -> bool:
+    """False for shares no chat thread belongs to (API uploads): nothing is posted for them."""
+    return sighting.platform in ctx.chats and sighting.conversation.get("origin") != "api"
+
+
 async def _register_media(
     ctx: Context, sighting: Sighting, *, media_id: uuid.UUID, kind: MediaType, size: int, sha256: str
 ) -> uuid.UUID:
@@ -365,7 +382,7 @@ async def defer_replies(ctx: Context, media_id: uuid.UUID) -> None:
 
 async def reply(ctx: Context, job: JobInfo, *, sighting_id: str) -> None:
     row = await _load_sighting(ctx, uuid.UUID(sighting_id))
-    if row is None or row.media_id is None:
+    if row is None or row.media_id is None or not has_chat(ctx, row):
         return
     view = await views.media_view(ctx, row.media_id)
     if view is None:
@@ -390,7 +407,7 @@ async def fail_sighting(ctx: Context, sighting: Sighting, sentence: str) -> None
                 .returning(SightingRow.id)
             )
         ).scalar_one_or_none()
-    if claimed is not None:
+    if claimed is not None and has_chat(ctx, sighting):
         try:
             await ctx.chat(sighting.platform).notify(sighting, sentence)
         except Exception:

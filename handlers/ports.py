@@ -58,6 +58,7 @@ class RemoteFile:
     size: int | None = None
     name: str | None = None
     mimetype: str | None = None
+    access_hint: str = "the link may have expired, or the app lacks permission to read files"
 
 
 @dataclass(frozen=True, slots=True)

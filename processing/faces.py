@@ -34,7 +34,7 @@ Embedding = npt.NDArray[np.float32]
 # Calibrated on /work/shared/data/faces identities (genuine vs impostor pairs, cosine distance on
 # L2-normalised dlib embeddings): `python -m bench.calibrate` picks the largest threshold with
 # precision >= 0.99. See the RESULT line it prints.
-DEFAULT_MATCH_THRESHOLD = 0.07
+DEFAULT_MATCH_THRESHOLD = 0.075
 
 DEFAULT_DETECT_LONG_EDGE = 1600
 CHIP_SIZE = 150

@@ -245,3 +245,55 @@ def test_no_faces_gives_no_appearances() -> None:
     assert result.appearances == []
     assert result.sampled_frames == 17
     assert result.poster.size == (1920, 1080)
+
+
+def _reencode(src: Path, dst: Path, *, codec: str, seconds: float, options: dict[str, object]) -> None:
+    with av.open(str(src)) as inp, av.open(str(dst), "w") as out:
+        stream = out.add_stream(codec, rate=25)
+        assert isinstance(stream, av.VideoStream)
+        stream.width, stream.height, stream.pix_fmt = 256, 256, "yuv420p"
+        stream.options = options
+        for i, frame in enumerate(inp.decode(video=0)):
+            if i >= seconds * 25:
+                break
+            small = frame.reformat(width=256, height=256, format="yuv420p")
+            small.pts, small.time_base = i, Fraction(1, 25)
+            out.mux(stream.encode(small))
+        out.mux(stream.encode(None))
+
+
+@pytest.mark.parametrize(
+    ("codec", "suffix", "options"),
+    [
+        ("libx265", ".mp4", {"preset": "ultrafast", "x265-params": "keyint=40:bframes=4:log-level=error"}),
+        ("libvpx-vp9", ".webm", {"deadline": "realtime", "cpu-used": "8", "g": "40"}),
+        ("libx264", ".mkv", {"preset": "veryfast", "g": "60"}),
+    ],
+    ids=["hevc", "vp9", "h264-mkv"],
+)
+def test_sampled_frames_match_a_full_decode(
+    tmp_path: Path, codec: str, suffix: str, options: dict[str, object]
+) -> None:
+    """Skipping frames (keyframe seeks, NONKEY/NONREF/BIDIR) never hands out a damaged picture."""
+    if codec not in av.codecs_available:
+        pytest.skip(f"{codec} not in this FFmpeg build")
+    clip = tmp_path / f"clip{suffix}"
+    _reencode(TALKING_HEAD, clip, codec=codec, seconds=4, options=options)
+    info = probe(clip)
+    assert info.width == 256
+    full: dict[float, np.ndarray] = {}
+    with av.open(str(clip)) as container:
+        stream = container.streams.video[0]
+        start = stream.start_time or 0
+        for frame in container.decode(stream):
+            assert frame.pts is not None
+            assert stream.time_base is not None
+            full[round(float((frame.pts - start) * stream.time_base), 3)] = frame.to_ndarray(format="rgb24")
+    sampled = list(iter_frames(clip, info, interval_s=0.3, frame_long_edge=None))
+    assert len(sampled) >= 10
+    errors = {
+        t: float(((np.asarray(image, dtype=np.float64) - full[round(t, 3)]) ** 2).mean())
+        for t, image in sampled
+    }
+    # Only the skipped deblocking differs (PSNR > 33 dB); a frame decoded without its references is far off.
+    assert max(errors.values()) < 30, errors

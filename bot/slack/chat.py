@@ -78,6 +78,7 @@ class SlackChat:
             size=int(file["size"]) if file.get("size") is not None else None,
             name=file.get("name"),
             mimetype=file.get("mimetype"),
+            access_hint="the app is probably missing the files:read permission",
         )
 
     async def upload_image(self, *, data: bytes, filename: str, title: str) -> str:

@@ -160,7 +160,9 @@ class SlackDoor:
             face_id = str(action.get("value", ""))
             await client.views_open(
                 trigger_id=body["trigger_id"],
-                view=identify_modal(face_id=face_id, ordinal=_ordinal(body, face_id), image_file_id=None),
+                view=identify_modal(
+                    face_id=face_id, ordinal=_ordinal(body, face_id), image_file_id=_picture(body)
+                ),
             )
 
         @bolt.view("face_identify")
@@ -244,4 +246,13 @@ def _ordinal(body: Body, face_id: str) -> int | None:
             text = str(block.get("text", {}).get("text", ""))
             digits = text.removeprefix("*").split(".", 1)[0]
             return int(digits) if digits.isdigit() else None
+    return None
+
+
+def _picture(body: Body) -> str | None:
+    """The numbered picture of the reply that was clicked, to show in the modal."""
+    for block in (body.get("message") or {}).get("blocks", []):
+        file = block.get("slack_file") if block.get("type") == "image" else None
+        if file and file.get("id"):
+            return str(file["id"])
     return None

@@ -9,7 +9,7 @@ from __future__ import annotations
 import html
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -220,6 +220,7 @@ class CardAction:
     actor_id: str
     actor_name: str | None
     where: Address
+    data: Json = field(default_factory=dict)  # the whole `data` (inputs merged), for non-face verbs
 
 
 def card_action(activity: Json) -> CardAction | None:
@@ -239,4 +240,88 @@ def card_action(activity: Json) -> CardAction | None:
         actor_id=user_id(sender),
         actor_name=_str(sender.get("name")) or None,
         where=address(activity),
+        data=data,
+    )
+
+
+def conversation_key(where: Address) -> str:
+    """The id sightings of this conversation carry as `channel_id` (see `shared_files`)."""
+    if where.conversation_type == "channel":
+        return where.channel_id or where.base_conversation
+    return where.conversation_id
+
+
+def _bot_ids(activity: Json, app_id: str) -> set[str]:
+    bot = _str(_dict(activity.get("recipient")).get("id"))
+    return {i for i in (bot, app_id, f"28:{app_id}") if i}
+
+
+def mentions_bot(activity: Json, app_id: str) -> bool:
+    """True when a `mention` entity names the bot (channels and group chats need one for commands)."""
+    bots = _bot_ids(activity, app_id)
+    for raw in activity.get("entities") or []:
+        entity = _dict(raw)
+        if entity.get("type") == "mention" and _str(_dict(entity.get("mentioned")).get("id")) in bots:
+            return True
+    return False
+
+
+_AT = re.compile(r"<at>(.*?)</at>", re.IGNORECASE | re.DOTALL)
+
+
+def command_text(activity: Json, app_id: str) -> str:
+    """The message text as a command: the bot's mention removed, other people's mentions as
+    `@"Name"` (the query language's person term), HTML markup removed."""
+    bots = _bot_ids(activity, app_id)
+    bot_texts = {_str(_dict(activity.get("recipient")).get("name")).casefold()}
+    for raw in activity.get("entities") or []:
+        entity = _dict(raw)
+        if entity.get("type") == "mention" and _str(_dict(entity.get("mentioned")).get("id")) in bots:
+            bot_texts.add(_AT.sub(r"\1", _str(entity.get("text"))).strip().casefold())
+
+    def person(match: re.Match[str]) -> str:
+        name = " ".join(html.unescape(_TAG.sub(" ", match.group(1))).split())
+        if not name or name.casefold() in bot_texts:
+            return " "
+        return ' @"' + name.replace('"', "") + '" '
+
+    text = _AT.sub(person, _str(activity.get("text")))
+    return " ".join(html.unescape(_TAG.sub(" ", text)).split())
+
+
+@dataclass(frozen=True, slots=True)
+class ExtensionQuery:
+    """An `invoke` `composeExtension/query` (messaging-extension search)."""
+
+    command_id: str
+    text: str  # the `query` parameter ("" on the initial run)
+    skip: int
+    count: int
+    user_id: str
+
+
+def _int(value: object, default: int) -> int:
+    if isinstance(value, bool):
+        return default
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value.strip())
+    return default
+
+
+def extension_query(activity: Json) -> ExtensionQuery:
+    value = _dict(activity.get("value"))
+    text = ""
+    for raw in value.get("parameters") or []:
+        parameter = _dict(raw)
+        if parameter.get("name") == "query":
+            text = _str(parameter.get("value")).strip()
+    options = _dict(value.get("queryOptions"))
+    return ExtensionQuery(
+        command_id=_str(value.get("commandId")),
+        text=text,
+        skip=max(0, _int(options.get("skip"), 0)),
+        count=max(0, _int(options.get("count"), 25)),
+        user_id=user_id(_dict(activity.get("from"))),
     )

@@ -2,8 +2,11 @@
 
 Everything arrives at POST /api/messages:
   message                 images and files in it → `handlers.media.media_shared` (one per attachment)
+                          otherwise the `search` / `pending` / `help` commands (bot.teams.commands)
   invoke adaptiveCard/action   Action.Execute face_confirm | face_reject | face_identify, answered
-                          synchronously with the refreshed card (or the roster ChoiceSet for identify)
+                          synchronously with the refreshed card (or the roster ChoiceSet for identify);
+                          search_more | media_approve | media_reject (bot.teams.commands)
+  invoke composeExtension/query   the messaging-extension search `searchPhotos`
 """
 
 from __future__ import annotations
@@ -13,7 +16,13 @@ import uuid
 from typing import Any
 
 from aiohttp import web
-from microsoft_agents.activity import AdaptiveCardInvokeResponse, AdaptiveCardInvokeValue
+from microsoft_agents.activity import (
+    Activity,
+    AdaptiveCardInvokeResponse,
+    AdaptiveCardInvokeValue,
+    Attachment,
+    InvokeResponse,
+)
 from microsoft_agents.hosting.core import ActivityHandler, TurnContext
 from sqlalchemy import select
 
@@ -22,7 +31,9 @@ from bot.teams.adapter import build_teams_adapter
 from bot.teams.auth import BotFrameworkTokenValidator, add_teams_routes
 from bot.teams.cards import CARD_CONTENT_TYPE, VERB_CONFIRM, VERB_IDENTIFY, VERB_REJECT, media_card
 from bot.teams.chat import TeamsChat
+from bot.teams.commands import VERBS, Answer, TeamsCommands
 from bot.teams.config import TeamsAuthConfig
+from bot.teams.viewers import TeamsViewers
 from handlers import faces, media, views
 from handlers.context import Context
 from handlers.ports import Actor, FaceView
@@ -33,7 +44,7 @@ log = logging.getLogger(__name__)
 
 MESSAGE_TYPE = "application/vnd.microsoft.activity.message"
 ERROR_TYPE = "application/vnd.microsoft.error"
-HELP = "Share a photo or video here and I will find the faces in it and suggest who they are."
+EXTENSION_QUERY = "composeExtension/query"
 
 
 def _wire(turn_context: TurnContext) -> dict[str, Any]:
@@ -56,13 +67,28 @@ def _error_response(status: int, code: str, message: str) -> AdaptiveCardInvokeR
     )
 
 
+def _answer_response(answer: Answer) -> AdaptiveCardInvokeResponse:
+    return _card_response(answer.card) if answer.card is not None else _message_response(answer.text)
+
+
+def _answer_activity(answer: Answer) -> Activity:
+    if answer.card is None:
+        return Activity(type="message", text=answer.text, text_format="markdown")
+    return Activity(
+        type="message",
+        summary=answer.text,
+        attachments=[Attachment(content_type=CARD_CONTENT_TYPE, content=answer.card)],
+    )
+
+
 class FacetagAgent(ActivityHandler):
     """Translates Teams activities into handler calls."""
 
-    def __init__(self, ctx: Context, chat: TeamsChat, app_id: str) -> None:
+    def __init__(self, ctx: Context, chat: TeamsChat, app_id: str, commands: TeamsCommands) -> None:
         self.ctx = ctx
         self.chat = chat
         self.app_id = app_id
+        self.commands = commands
 
     async def on_message_activity(self, turn_context: TurnContext) -> None:  # type: ignore[override]
         activity = _wire(turn_context)
@@ -71,15 +97,28 @@ class FacetagAgent(ActivityHandler):
         shared = activities.shared_files(activity)
         for item in shared:
             await media.media_shared(self.ctx, item)
-        if not shared and activities.address(activity).conversation_type == "personal":
-            await turn_context.send_activity(HELP)
+        if shared:
+            return
+        answer = await self.commands.message(activity)
+        if answer is not None:
+            await turn_context.send_activity(_answer_activity(answer))
+
+    async def on_invoke_activity(self, turn_context: TurnContext) -> InvokeResponse | None:  # type: ignore[override]
+        if turn_context.activity.name == EXTENSION_QUERY:
+            body = await self.commands.extension(_wire(turn_context))
+            return InvokeResponse(status=200, body=body)
+        response: InvokeResponse | None = await super().on_invoke_activity(turn_context)
+        return response
 
     async def on_adaptive_card_invoke(  # type: ignore[override]
         self, turn_context: TurnContext, invoke_value: AdaptiveCardInvokeValue
     ) -> AdaptiveCardInvokeResponse:
-        action = activities.card_action(_wire(turn_context))
+        activity = _wire(turn_context)
+        action = activities.card_action(activity)
         if action is None:
             return _error_response(400, "NotSupported", "Only Action.Execute is supported.")
+        if action.verb in VERBS:
+            return _answer_response(await self.commands.card(action, activity))
         face_id = _uuid(action.face_id)
         if face_id is None:
             return _error_response(400, "BadRequest", "The card action has no valid face_id.")
@@ -164,9 +203,13 @@ class TeamsDoor:
         self.chat = TeamsChat(self.config, file_hosts=settings.teams_file_host_list)
         self.adapter = build_teams_adapter(self.config)
         self.validator = BotFrameworkTokenValidator(self.config)
+        self.viewers: TeamsViewers | None = None  # built with the Context, in add_routes
 
     def add_routes(self, app: web.Application, ctx: Context) -> None:
-        add_teams_routes(app, self.adapter, FacetagAgent(ctx, self.chat, self.config.app_id), self.validator)
+        self.viewers = TeamsViewers(ctx, self.chat.connector)
+        commands = TeamsCommands(ctx, self.viewers, app_id=self.config.app_id)
+        agent = FacetagAgent(ctx, self.chat, self.config.app_id, commands)
+        add_teams_routes(app, self.adapter, agent, self.validator)
 
     async def close(self) -> None:
         await self.chat.close()

@@ -37,6 +37,7 @@ GRACE = TeamsUser(
 
 TEAM_ID = "19:team-general@thread.tacv2"
 CHANNEL_ID = "19:photos-channel@thread.tacv2"
+GROUP_CHAT_ID = "19:meeting-prep-chat@thread.v2"
 
 
 def _now() -> str:
@@ -66,6 +67,20 @@ class ActivityFactory:
             "name": "photos",
             "tenantId": self.tenant_id,
         }
+
+    def group_conversation(self, chat_id: str = GROUP_CHAT_ID) -> Json:
+        return {"isGroup": True, "conversationType": "groupChat", "id": chat_id, "tenantId": self.tenant_id}
+
+    def group_image_message(
+        self, content_url: str, text: str = "", user: TeamsUser = ADA, chat_id: str = GROUP_CHAT_ID
+    ) -> Json:
+        """An image pasted into a group chat, @mentioning the bot."""
+        activity = self.inline_image_message(content_url, text, user, "image/jpeg")
+        mention = f"<at>{self.bot_name}</at>"
+        activity["conversation"] = self.group_conversation(chat_id)
+        activity["text"] = f"{mention} {text}".strip()
+        activity["entities"] = [{"type": "mention", "mentioned": self._bot(), "text": mention}]
+        return activity
 
     def _base(self, kind: str, user: TeamsUser, conversation: Json, channel_data: Json | None = None) -> Json:
         data: Json = {"tenant": {"id": self.tenant_id}}

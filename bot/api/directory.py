@@ -1,0 +1,60 @@
+"""The chat directory for user-bound tokens: which conversations a Slack user is in, cached briefly."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+TTL = 60.0
+
+
+class ChatDirectory:
+    """Asks Slack (users.conversations, users.info); other platforms cannot say (None)."""
+
+    def __init__(self, slack: AsyncWebClient | None, *, ttl: float = TTL) -> None:
+        self.slack = slack
+        self.ttl = ttl
+        self._channels: dict[str, tuple[float, dict[str, str]]] = {}
+        self._admins: dict[str, tuple[float, bool]] = {}
+
+    async def channels_of(self, platform: str, user_id: str) -> dict[str, str] | None:
+        if platform != "slack" or self.slack is None:
+            return None
+        cached = self._channels.get(user_id)
+        if cached and time.monotonic() - cached[0] < self.ttl:
+            return cached[1]
+        channels: dict[str, str] = {}
+        cursor: str | None = None
+        try:
+            while True:
+                page = await self.slack.users_conversations(
+                    user=user_id, types="public_channel,private_channel,mpim,im", limit=200, cursor=cursor
+                )
+                conversations: list[dict[str, Any]] = page.get("channels", [])
+                for conv in conversations:
+                    channels[str(conv["id"])] = str(conv.get("name") or conv.get("user") or conv["id"])
+                cursor = (page.get("response_metadata") or {}).get("next_cursor") or None
+                if not cursor:
+                    break
+        except SlackApiError:
+            channels = {}  # an unknown or deactivated user sees nothing
+        self._channels[user_id] = (time.monotonic(), channels)
+        return channels
+
+    async def is_platform_admin(self, platform: str, user_id: str) -> bool:
+        if platform != "slack" or self.slack is None:
+            return False
+        cached = self._admins.get(user_id)
+        if cached and time.monotonic() - cached[0] < self.ttl:
+            return cached[1]
+        try:
+            info = await self.slack.users_info(user=user_id)
+            user = info.get("user") or {}
+            admin = bool(user.get("is_admin") or user.get("is_owner") or user.get("is_primary_owner"))
+        except SlackApiError:
+            admin = False
+        self._admins[user_id] = (time.monotonic(), admin)
+        return admin

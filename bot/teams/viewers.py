@@ -1,0 +1,183 @@
+"""Who a Teams user is and which conversations they may see media of (`handlers.search.Viewer`).
+
+Teams has no "conversations of this user" API for bots, so the door starts from what it knows: the
+conversations facetag has Teams sightings in. For each one:
+  personal chat   only its owner (every sighting there was sent by that user; no connector call)
+  group chat      the chat's roster  GET {serviceUrl}v3/conversations/{chat id}/members
+  channel         the team's roster  GET {serviceUrl}v3/conversations/{team id}/members
+Rosters are cached per (serviceUrl, team or chat) and viewers per user, both for `VIEWER_TTL`. A
+roster that cannot be read counts as "not a member" (fail closed) and the viewer is then not cached.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sqlalchemy import ColumnElement, func, or_, select
+from sqlalchemy.dialects.postgresql import distinct_on
+
+from bot.teams.activities import PLATFORM, Address
+from bot.teams.chat import Connector, TeamsTransientError
+from handlers import roles
+from handlers.context import Context
+from handlers.ports import Actor
+from handlers.search import Viewer
+from storage.models import Sighting
+
+log = logging.getLogger(__name__)
+
+VIEWER_TTL = 60.0
+ROSTER_TIMEOUT = 3.0  # one roster read; the messaging extension must answer within 5 s
+CONCURRENT_ROSTERS = 8
+PERSONAL = "personal"
+
+
+@dataclass(frozen=True, slots=True)
+class _Conversation:
+    channel_id: str  # as sightings store it
+    name: str
+    where: Address
+
+    @property
+    def roster_key(self) -> tuple[str, str]:
+        return self.where.service_url, self.where.team_id or self.where.base_conversation
+
+
+def _conversation_type() -> ColumnElement[str]:
+    kind: ColumnElement[str] = Sighting.conversation.op("->>")("conversation_type")
+    return kind
+
+
+class TeamsViewers:
+    """Builds and caches `Viewer`s for Teams users (keyed by Entra object id)."""
+
+    def __init__(
+        self,
+        ctx: Context,
+        connector: Connector,
+        *,
+        ttl: float = VIEWER_TTL,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.ctx = ctx
+        self.connector = connector
+        self.ttl = ttl
+        self._clock = clock
+        self._viewers: dict[str, tuple[float, Viewer]] = {}
+        self._rosters: dict[tuple[str, str], tuple[float, frozenset[str]]] = {}
+
+    def forget(self, user_id: str | None = None) -> None:
+        """Drop cached viewers (one user's, or everyone's and every roster)."""
+        if user_id is None:
+            self._viewers.clear()
+            self._rosters.clear()
+        else:
+            self._viewers.pop(user_id, None)
+
+    async def get(self, user_id: str) -> Viewer:
+        """Every conversation this user may see media of."""
+        cached = self._viewers.get(user_id)
+        if cached and self._clock() - cached[0] < self.ttl:
+            return cached[1]
+        channels, complete = await self._channels(user_id)
+        viewer = await self._viewer(user_id, channels)
+        if complete:
+            self._viewers[user_id] = (self._clock(), viewer)
+        return viewer
+
+    async def here(self, user_id: str, channel_id: str, name: str) -> Viewer:
+        """Only the conversation the user is talking in (whatever is shown there, all its members see)."""
+        return await self._viewer(user_id, {channel_id: name})
+
+    async def reviewer(self, viewer: Viewer) -> Viewer:
+        """For admins reviewing pending media: every Teams conversation (admins may approve anything)."""
+        if not viewer.is_admin:
+            return viewer
+        async with self.ctx.db.session() as session:
+            rows = await session.execute(
+                select(Sighting.channel_id, func.max(Sighting.channel_name))
+                .where(Sighting.platform == PLATFORM)
+                .group_by(Sighting.channel_id)
+            )
+            channels = {str(cid): str(name or "a chat") for cid, name in rows}
+        return Viewer(
+            platform=PLATFORM,
+            user_id=viewer.user_id,
+            channels=channels,
+            is_admin=True,
+            moderates=viewer.moderates,
+        )
+
+    def is_admin(self, user_id: str) -> bool:
+        return roles.is_admin(self.ctx, Actor(PLATFORM, user_id), platform_admin=False)
+
+    async def _viewer(self, user_id: str, channels: dict[str, str]) -> Viewer:
+        actor = Actor(PLATFORM, user_id)
+        return Viewer(
+            platform=PLATFORM,
+            user_id=user_id,
+            channels=channels,
+            is_admin=roles.is_admin(self.ctx, actor, platform_admin=False),
+            moderates=await roles.moderated_channels(self.ctx, actor),
+        )
+
+    async def _channels(self, user_id: str) -> tuple[dict[str, str], bool]:
+        personal, shared = await self._conversations(user_id)
+        channels = dict(personal)
+        keys = {c.roster_key: c.where for c in shared}
+        gate = asyncio.Semaphore(CONCURRENT_ROSTERS)
+
+        async def read(key: tuple[str, str], where: Address) -> tuple[tuple[str, str], frozenset[str] | None]:
+            async with gate:
+                return key, await self._roster(key, where)
+
+        rosters = dict(await asyncio.gather(*(read(k, w) for k, w in keys.items())))
+        complete = all(r is not None for r in rosters.values())
+        for conversation in shared:
+            members = rosters.get(conversation.roster_key)
+            if members is not None and user_id in members:
+                channels[conversation.channel_id] = conversation.name
+        return channels, complete
+
+    async def _roster(self, key: tuple[str, str], where: Address) -> frozenset[str] | None:
+        """The Entra object ids of a team's or chat's members; None when it cannot be read now."""
+        cached = self._rosters.get(key)
+        if cached and self._clock() - cached[0] < self.ttl:
+            return cached[1]
+        try:
+            members = await asyncio.wait_for(self.connector.members(where), ROSTER_TIMEOUT)
+        except (TeamsTransientError, TimeoutError) as exc:
+            log.warning("teams: cannot read the roster of %s now: %s", key[1], exc or type(exc).__name__)
+            return None
+        except Exception:  # e.g. no outbound token: fail closed, never crash a search
+            log.exception("teams: cannot read the roster of %s", key[1])
+            return None
+        roster = frozenset(m.aad_object_id for m in members)
+        self._rosters[key] = (self._clock(), roster)
+        return roster
+
+    async def _conversations(self, user_id: str) -> tuple[dict[str, str], list[_Conversation]]:
+        """The user's own personal chats, and every group chat and channel with Teams sightings."""
+        kind = _conversation_type()
+        async with self.ctx.db.session() as session:
+            own = await session.execute(
+                select(Sighting.channel_id, func.max(Sighting.channel_name))
+                .where(Sighting.platform == PLATFORM, Sighting.user_id == user_id, kind == PERSONAL)
+                .group_by(Sighting.channel_id)
+            )
+            personal = {str(cid): str(name or "your chat with facetag") for cid, name in own}
+            rows = await session.execute(
+                select(Sighting.channel_id, Sighting.channel_name, Sighting.conversation)
+                .where(Sighting.platform == PLATFORM, or_(kind.is_(None), kind != PERSONAL))
+                .ext(distinct_on(Sighting.channel_id))
+                .order_by(Sighting.channel_id, Sighting.created_at.desc())
+            )
+            shared = [
+                _Conversation(str(cid), str(name or "a group chat"), Address.from_mapping(conversation or {}))
+                for cid, name, conversation in rows
+            ]
+        return personal, [c for c in shared if c.where.service_url and c.roster_key[1]]
