@@ -1,10 +1,11 @@
 """Synthetic library for `bench.search`: real dlib embeddings, perturbed into many faces, bulk-loaded.
 
-Embeddings: every single-face image of identities.csv and every face of the group photos is embedded with
-`DlibEngine` (about 160 real faces). Synthetic *identities* are real faces plus gaussian noise (cosine
-distance about 0.08 from their source, so two identities from one source sit about 0.16 apart, like real
-impostor pairs at 0.11-0.25), and each *face* is an identity plus smaller noise (about 0.025 between two
-faces of one identity, like real genuine pairs at 0.012-0.048). Every vector is L2-normalised float32.
+Embeddings: every image of identities.csv (largest face) and every face of the group photos is embedded
+with `DlibEngine` (about 160 real faces). A synthetic *identity* is a random blend of two real faces plus
+gaussian noise (two identities are 0.10 / 0.19 / 0.25 apart in cosine distance at the 1st / 50th / 95th
+percentile; real impostor pairs: 0.11 / 0.18 / 0.25), and each *face* is an identity plus smaller noise
+(median 0.025 between two faces of one identity, like real genuine pairs: 0.012-0.048, median 0.025).
+Every vector is L2-normalised float32.
 
 Loading uses COPY in binary format on the raw asyncpg connection (vectors pre-encoded as pgvector's binary
 send format), with the faces' HNSW indexes dropped during the load and rebuilt afterwards in parallel.
@@ -33,29 +34,183 @@ from storage.models import EMBEDDING_DIM
 
 Vectors = npt.NDArray[np.float32]
 
-IDENTITY_SIGMA = 0.035  # per-dimension noise from a real face to a synthetic identity (~0.08 cosine)
+IDENTITY_SIGMA = 0.025  # per-dimension noise on a blend of two real faces: a synthetic identity
 FACE_SIGMA = 0.014  # per-dimension noise from an identity to one of its faces (~0.0125 cosine)
 START = datetime(2022, 1, 1, tzinfo=UTC)
 END = datetime(2025, 6, 30, tzinfo=UTC)
 BUILD_SETTINGS = ("SET maintenance_work_mem = '4GB'", "SET max_parallel_maintenance_workers = 2")
 
-FIRST = (
-    "alice bob carol dave erin frank grace heidi ivan judy mallory niaj olivia peggy rupert sybil trent "
-    "victor walter xena yusuf zoe amir bea chen dana eli fatima gus hana igor jin kofi lena marco nora "
-    "omar priya quinn rosa sam tara uma vera wen xavier yara zane anya bruno clara diego elsa farid gita"
-).split()
-LAST = (
-    "smith jones garcia muller rossi tanaka kim nguyen silva novak ivanova cohen haddad okafor larsen "
-    "dubois moreau schmidt kowalski horvat popescu yilmaz khan patel singh wong lee park costa santos "
-    "ferreira jensen berg lind virtanen murphy kelly walsh byrne"
-).split()
-TAGS_BASE = (
-    "offsite team party beach hike launch demo hackathon dinner lunch retreat conference workshop kickoff "
-    "birthday farewell welcome summer winter christmas holiday office garden ski football bbq pizza award "
-    "meetup training wedding baby pets dogs cats sunset city travel food coffee board sales marketing "
-    "engineering design support finance hr legal ops product"
-).split()
-WORDS = "fun great day with the team at our first last new old big small trip view night morning".split()
+FIRST = [
+    "alice",
+    "bob",
+    "carol",
+    "dave",
+    "erin",
+    "frank",
+    "grace",
+    "heidi",
+    "ivan",
+    "judy",
+    "mallory",
+    "niaj",
+    "olivia",
+    "peggy",
+    "rupert",
+    "sybil",
+    "trent",
+    "victor",
+    "walter",
+    "xena",
+    "yusuf",
+    "zoe",
+    "amir",
+    "bea",
+    "chen",
+    "dana",
+    "eli",
+    "fatima",
+    "gus",
+    "hana",
+    "igor",
+    "jin",
+    "kofi",
+    "lena",
+    "marco",
+    "nora",
+    "omar",
+    "priya",
+    "quinn",
+    "rosa",
+    "sam",
+    "tara",
+    "uma",
+    "vera",
+    "wen",
+    "xavier",
+    "yara",
+    "zane",
+    "anya",
+    "bruno",
+    "clara",
+    "diego",
+    "elsa",
+    "farid",
+    "gita",
+]
+LAST = [
+    "smith",
+    "jones",
+    "garcia",
+    "muller",
+    "rossi",
+    "tanaka",
+    "kim",
+    "nguyen",
+    "silva",
+    "novak",
+    "ivanova",
+    "cohen",
+    "haddad",
+    "okafor",
+    "larsen",
+    "dubois",
+    "moreau",
+    "schmidt",
+    "kowalski",
+    "horvat",
+    "popescu",
+    "yilmaz",
+    "khan",
+    "patel",
+    "singh",
+    "wong",
+    "lee",
+    "park",
+    "costa",
+    "santos",
+    "ferreira",
+    "jensen",
+    "berg",
+    "lind",
+    "virtanen",
+    "murphy",
+    "kelly",
+    "walsh",
+    "byrne",
+]
+TAGS_BASE = [
+    "offsite",
+    "team",
+    "party",
+    "beach",
+    "hike",
+    "launch",
+    "demo",
+    "hackathon",
+    "dinner",
+    "lunch",
+    "retreat",
+    "conference",
+    "workshop",
+    "kickoff",
+    "birthday",
+    "farewell",
+    "welcome",
+    "summer",
+    "winter",
+    "christmas",
+    "holiday",
+    "office",
+    "garden",
+    "ski",
+    "football",
+    "bbq",
+    "pizza",
+    "award",
+    "meetup",
+    "training",
+    "wedding",
+    "baby",
+    "pets",
+    "dogs",
+    "cats",
+    "sunset",
+    "city",
+    "travel",
+    "food",
+    "coffee",
+    "board",
+    "sales",
+    "marketing",
+    "engineering",
+    "design",
+    "support",
+    "finance",
+    "hr",
+    "legal",
+    "ops",
+    "product",
+]
+WORDS = [
+    "fun",
+    "great",
+    "day",
+    "with",
+    "the",
+    "team",
+    "at",
+    "our",
+    "first",
+    "last",
+    "new",
+    "old",
+    "big",
+    "small",
+    "trip",
+    "view",
+    "night",
+    "morning",
+]
 
 
 # ---------------------------------------------------------------------------------------------- vectors
@@ -64,7 +219,8 @@ WORDS = "fun great day with the team at our first last new old big small trip vi
 def real_embeddings(*, data_dir: Path = DATA_DIR, cache: Path | None = None) -> Vectors:
     """One embedding per single-face identity image (largest face) and per group-photo face."""
     if cache is not None and cache.exists():
-        return np.load(cache).astype(np.float32)
+        loaded: Vectors = np.load(cache).astype(np.float32)
+        return loaded
     from processing.faces import DlibEngine
 
     engine = DlibEngine()
@@ -78,7 +234,9 @@ def real_embeddings(*, data_dir: Path = DATA_DIR, cache: Path | None = None) -> 
         seen.add(digest)
         image = load_rgb(item.path)
         faces = engine.analyze(image)
-        out.append(max(faces, key=lambda f: f.box.area).embedding if faces else engine.analyze_crop(image).embedding)
+        out.append(
+            max(faces, key=lambda f: f.box.area).embedding if faces else engine.analyze_crop(image).embedding
+        )
     for photo in group_photos(data_dir=data_dir):
         out += [face.embedding for face in engine.analyze(load_rgb(photo.path))]
     vectors = np.stack(out).astype(np.float32)
@@ -88,7 +246,8 @@ def real_embeddings(*, data_dir: Path = DATA_DIR, cache: Path | None = None) -> 
 
 
 def normalised(x: npt.NDArray[np.floating[Any]]) -> Vectors:
-    return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
+    out: Vectors = (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
+    return out
 
 
 def perturb(centres: Vectors, sigma: float, rng: np.random.Generator) -> Vectors:
@@ -97,10 +256,16 @@ def perturb(centres: Vectors, sigma: float, rng: np.random.Generator) -> Vectors
 
 
 def identities(real: Vectors, n: int, rng: np.random.Generator) -> Vectors:
-    return perturb(real[rng.integers(0, len(real), n)], IDENTITY_SIGMA, rng)
+    """`n` synthetic people: a random blend of two real faces plus noise, renormalised."""
+    w = rng.uniform(0.0, 1.0, (n, 1))
+    pick = rng.integers(0, len(real), (n, 2))
+    blend = w * real[pick[:, 0]].astype(np.float64) + (1.0 - w) * real[pick[:, 1]]
+    return normalised(blend + rng.normal(0.0, IDENTITY_SIGMA, blend.shape))
 
 
-def cosine_stats(vectors: Vectors, owner: npt.NDArray[np.int64], rng: np.random.Generator) -> tuple[float, float]:
+def cosine_stats(
+    vectors: Vectors, owner: npt.NDArray[np.int64], rng: np.random.Generator
+) -> tuple[float, float]:
     """Median cosine distance between two faces of one identity and of two different identities."""
     a, b = rng.integers(0, len(vectors), 20000), rng.integers(0, len(vectors), 20000)
     d = 1.0 - np.einsum("ij,ij->i", vectors[a], vectors[b])
@@ -123,7 +288,9 @@ def vector_binary(vectors: Vectors) -> list[bytes]:
     return [_VECTOR_HEADER + row.tobytes() for row in big]
 
 
-async def raw_copy(engine: AsyncEngine, table: str, columns: Sequence[str], records: Sequence[tuple[Any, ...]]) -> None:
+async def raw_copy(
+    engine: AsyncEngine, table: str, columns: Sequence[str], records: Sequence[tuple[Any, ...]]
+) -> None:
     """COPY `records` (binary) into `table` on the engine's raw asyncpg connection; vectors as bytes."""
     async with engine.connect() as conn:
         raw = await conn.get_raw_connection()
@@ -173,14 +340,9 @@ def tag_vocabulary(n: int = 300) -> list[str]:
     return vocab[:n]
 
 
-def channel_names(n: int) -> list[str]:
-    fixed = ["general", "random", "photos", "offsite", "team-social", "announcements", "engineering", "design"]
-    return (fixed + [f"team-{i:03d}" for i in range(n)])[:n]
-
-
 def people_names(n: int, rng: np.random.Generator) -> list[str]:
     pairs = [f"{f.title()} {last.title()}" for f in FIRST for last in LAST]
-    rng.shuffle(pairs)  # type: ignore[arg-type]
+    rng.shuffle(pairs)
     return pairs[:n]
 
 
@@ -249,10 +411,27 @@ async def load_library(
     await raw_copy(
         engine,
         "media",
-        (
-            "id sha256 kind mime size_bytes filename width height duration_s taken_at camera status bucket "
-            "error info created_at processed_at approved_at approved_by"
-        ).split(),
+        [
+            "id",
+            "sha256",
+            "kind",
+            "mime",
+            "size_bytes",
+            "filename",
+            "width",
+            "height",
+            "duration_s",
+            "taken_at",
+            "camera",
+            "status",
+            "bucket",
+            "error",
+            "info",
+            "created_at",
+            "processed_at",
+            "approved_at",
+            "approved_by",
+        ],
         media_rows,
     )
 
@@ -303,10 +482,25 @@ async def load_library(
     await raw_copy(
         engine,
         "sightings",
-        (
-            "id media_id platform workspace_id channel_id channel_name channel_private file_id user_id text "
-            "filename message_ref thread_ref reply_ref conversation error_reported created_at"
-        ).split(),
+        [
+            "id",
+            "media_id",
+            "platform",
+            "workspace_id",
+            "channel_id",
+            "channel_name",
+            "channel_private",
+            "file_id",
+            "user_id",
+            "text",
+            "filename",
+            "message_ref",
+            "thread_ref",
+            "reply_ref",
+            "conversation",
+            "error_reported",
+            "created_at",
+        ],
         sighting_rows,
     )
 
@@ -370,7 +564,10 @@ async def load_library(
     async with engine.begin() as conn:
         hnsw = (
             await conn.execute(
-                text("SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'faces' AND indexdef ILIKE '%hnsw%'")
+                text(
+                    "SELECT indexname, indexdef FROM pg_indexes"
+                    " WHERE tablename = 'faces' AND indexdef ILIKE '%hnsw%'"
+                )
             )
         ).all()
         for name, _ in hnsw:
@@ -378,14 +575,30 @@ async def load_library(
     await raw_copy(
         engine,
         "faces",
-        (
-            "id media_id ordinal box score quality embedding state person_id distance cluster_id decided_by "
-            "decided_at crop_key segments created_at"
-        ).split(),
+        [
+            "id",
+            "media_id",
+            "ordinal",
+            "box",
+            "score",
+            "quality",
+            "embedding",
+            "state",
+            "person_id",
+            "distance",
+            "cluster_id",
+            "decided_by",
+            "decided_at",
+            "crop_key",
+            "segments",
+            "created_at",
+        ],
         face_rows,
     )
-    log(f"loaded {media} media, {len(sighting_rows)} sightings, {len(tag_rows)} tags, {faces} faces "
-        f"in {time.perf_counter() - started:.1f} s")
+    log(
+        f"loaded {media} media, {len(sighting_rows)} sightings, {len(tag_rows)} tags, {faces} faces "
+        f"in {time.perf_counter() - started:.1f} s"
+    )
     async with engine.connect() as conn:
         await conn.execution_options(isolation_level="AUTOCOMMIT")
         for sql in BUILD_SETTINGS:

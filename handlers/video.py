@@ -1,16 +1,82 @@
-"""Videos: probe, poster renditions, who appears when."""
+"""Videos: probe, poster renditions, and who appears when (one face row per person, with time ranges)."""
 
 from __future__ import annotations
 
+import tempfile
 import uuid
+from pathlib import Path
 from typing import Any
 
+from sqlalchemy import delete, update
+
 from handlers.context import Context
-from handlers.ports import UserFacingError
+from processing.clip import VideoResult, analyze_clip
+from storage.models import Face, Media
+
+ORIGINAL = "original"
 
 
 async def process_video(ctx: Context, *, media_id: uuid.UUID, bucket: str) -> None:
-    raise UserFacingError("Videos are not supported yet.")
+    """The original streams to a bounded temporary file (deleted afterwards), never into memory."""
+    workdir = ctx.settings.data_dir / "tmp"
+    workdir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=workdir) as tmp:
+        source = Path(tmp) / ORIGINAL
+        await ctx.store.download(bucket=bucket, key=f"{media_id}/{ORIGINAL}", path=source)
+        result: VideoResult = await ctx.pixels.run(
+            analyze_clip, str(source), max_seconds=ctx.settings.max_video_seconds
+        )
+    await store_video_result(ctx, media_id=media_id, bucket=bucket, result=result)
+
+
+async def store_video_result(ctx: Context, *, media_id: uuid.UUID, bucket: str, result: VideoResult) -> None:
+    for name, data in result.renditions.items():
+        await ctx.store.put_bytes(
+            bucket=bucket, key=f"{media_id}/{name}", data=data, content_type="image/jpeg"
+        )
+    faces: list[Face] = []
+    for ordinal, appearance in enumerate(result.appearances, start=1):
+        face_id = uuid.uuid4()
+        crop_key = f"{media_id}/{face_id}.jpg"
+        await ctx.store.put_bytes(
+            bucket=ctx.settings.bucket_faces,
+            key=crop_key,
+            data=appearance.crop_jpeg,
+            content_type="image/jpeg",
+        )
+        faces.append(
+            Face(
+                id=face_id,
+                media_id=media_id,
+                ordinal=ordinal,
+                box=list(appearance.box),
+                score=1.0,
+                quality=appearance.quality,
+                embedding=list(appearance.embedding),
+                crop_key=crop_key,
+                segments=[[a, b] for a, b in appearance.segments],
+            )
+        )
+    async with ctx.db.session() as session:
+        await session.execute(delete(Face).where(Face.media_id == media_id))
+        session.add_all(faces)
+        await session.execute(
+            update(Media)
+            .where(Media.id == media_id)
+            .values(
+                width=result.width,
+                height=result.height,
+                duration_s=result.duration_s,
+                info={
+                    "codec": result.codec,
+                    "fps": result.fps,
+                    "rotation": result.rotation,
+                    "has_audio": result.has_audio,
+                    "sampled_frames": result.sampled_frames,
+                },
+            )
+        )
+    ctx.metrics.faces.inc(len(faces))
 
 
 JOBS: dict[str, Any] = {}

@@ -31,9 +31,10 @@ from PIL import Image
 
 Embedding = npt.NDArray[np.float32]
 
-# Calibrated on /work/shared/data/faces identities (genuine vs impostor pairs, cosine distance on
-# L2-normalised dlib embeddings): `python -m bench.calibrate` picks the largest threshold with
-# precision >= 0.99. See the RESULT line it prints.
+# Calibrated with `.venv/bin/python -m bench.calibrate` on the shared identities (96 images, 319 genuine
+# and 4241 impostor pairs, cosine distance of L2-normalised embeddings): best recall with precision
+# >= 0.99 -> 0.075 (precision 0.994, recall 1.0; genuine max 0.070, impostor min 0.069, 1 % 0.111).
+# Raw dlib vectors have norm ~1.4, so this is about Euclidean 0.55: a little stricter than dlib's usual 0.6.
 DEFAULT_MATCH_THRESHOLD = 0.075
 
 DEFAULT_DETECT_LONG_EDGE = 1600

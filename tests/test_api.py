@@ -166,7 +166,7 @@ async def test_user_token_sees_only_its_users_channels(settings: Settings) -> No
         alice = s.slack.add_user("alice")
         bob = s.slack.add_user("bob")
         ours = s.slack.add_channel("ours", members=[alice.id, bob.id])
-        secret_channel = s.slack.add_channel("bobs-secret", members=[bob.id], is_private=True)
+        secret_channel = s.slack.add_channel("bobs-secret", members=[bob.id], private=True)
         await s.share(ours.id, bob.id, [("obama.jpg", face_photo(OBAMA))])
         await s.share(secret_channel.id, bob.id, [("biden.jpg", face_photo(BIDEN))])
         await app.idle()

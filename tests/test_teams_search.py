@@ -9,7 +9,7 @@ import io
 import json
 import re
 import uuid
-from typing import Any
+from typing import Any, cast
 
 import jsonschema  # type: ignore[import-untyped]
 import pytest
@@ -410,3 +410,36 @@ def test_result_card_stays_under_the_size_limit() -> None:
     assert card_size(card) <= MAX_CARD_BYTES
     assert "did not fit" in json.dumps(card)
     assert card["actions"][0]["data"] == {"q": "", "cursor": "abc"}
+
+
+async def test_unreadable_rosters_hide_their_conversations_and_are_not_cached(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from bot.teams.activities import Address
+    from bot.teams.chat import Connector, TeamsTransientError
+    from bot.teams.viewers import TeamsViewers, _Conversation
+    from handlers.context import Context
+    from handlers.search import Viewer
+
+    calls: list[str] = []
+
+    class FlakyConnector:
+        async def members(self, where: Address) -> list[Any]:
+            calls.append(where.team_id or where.base_conversation)
+            raise TeamsTransientError("GET members: 503")
+
+    viewers = TeamsViewers(cast(Context, None), cast(Connector, FlakyConnector()))
+    team = Address("https://smba.example/amer/", CHANNEL_ID, "channel", "1", TENANT_ID, "", "", TEAM_ID, None)
+
+    async def conversations(user_id: str) -> tuple[dict[str, str], list[_Conversation]]:
+        return {"a:1own": "own chat"}, [_Conversation(CHANNEL_ID, "photos", team)]
+
+    async def viewer(user_id: str, channels: dict[str, str]) -> Viewer:
+        return Viewer("teams", user_id, channels)
+
+    monkeypatch.setattr(viewers, "_conversations", conversations)
+    monkeypatch.setattr(viewers, "_viewer", viewer)
+    first = await viewers.get(ADA.aad_object_id)
+    assert dict(first.channels) == {"a:1own": "own chat"}  # fail closed
+    await viewers.get(ADA.aad_object_id)
+    assert calls == [TEAM_ID, TEAM_ID]  # not cached after a failure

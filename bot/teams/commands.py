@@ -131,8 +131,9 @@ class TeamsCommands:
         return Answer(summary(page.total, text), card)
 
     async def pending(self, activity: activities.Json, user_id: str) -> Answer:
-        viewer = await self.viewers.get(user_id)
-        if not (viewer.is_admin or viewer.moderates):
+        actor = Actor("teams", user_id)
+        admin = roles.is_admin(self.ctx, actor, platform_admin=False)
+        if not admin and not await roles.moderated_channels(self.ctx, actor):
             return Answer(NOT_ADMIN)
         if activities.address(activity).conversation_type != "personal":
             return Answer(PENDING_ELSEWHERE)

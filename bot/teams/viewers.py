@@ -112,9 +112,6 @@ class TeamsViewers:
             moderates=viewer.moderates,
         )
 
-    def is_admin(self, user_id: str) -> bool:
-        return roles.is_admin(self.ctx, Actor(PLATFORM, user_id), platform_admin=False)
-
     async def _viewer(self, user_id: str, channels: dict[str, str]) -> Viewer:
         actor = Actor(PLATFORM, user_id)
         return Viewer(

@@ -1,0 +1,72 @@
+"""One video, start to finish in pixels: probe, poster renditions, who appears when. Runs in a pool process."""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+from processing.faces import DlibEngine, FaceEngine
+from processing.images import encode_jpeg, fit_within, renditions
+from processing.video import analyze_video
+
+# Video frames are sampled at 1280 px; detecting at the same size avoids an upscale per frame.
+VIDEO_DETECT_LONG_EDGE = 1280
+CROP_LONG_EDGE = 256
+
+
+@dataclass(frozen=True, slots=True)
+class AppearanceResult:
+    segments: tuple[tuple[float, float], ...]
+    box: tuple[int, int, int, int]
+    quality: float
+    embedding: tuple[float, ...]  # mean of the person's best faces in this video
+    crop_jpeg: bytes
+    frame_time_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class VideoResult:
+    width: int
+    height: int
+    duration_s: float
+    codec: str
+    fps: float
+    rotation: int
+    has_audio: bool
+    renditions: dict[str, bytes]
+    appearances: tuple[AppearanceResult, ...]
+    sampled_frames: int
+
+
+@functools.cache
+def engine() -> FaceEngine:
+    """This process's engine for video frames (models load once per process)."""
+    return DlibEngine(detect_long_edge=VIDEO_DETECT_LONG_EDGE)
+
+
+def analyze_clip(path: str, *, max_seconds: float, face_engine: FaceEngine | None = None) -> VideoResult:
+    analysis = analyze_video(path, face_engine or engine(), max_seconds=max_seconds)
+    info = analysis.info
+    appearances = tuple(
+        AppearanceResult(
+            segments=tuple((round(a, 2), round(b, 2)) for a, b in appearance.segments),
+            box=(appearance.box.left, appearance.box.top, appearance.box.right, appearance.box.bottom),
+            quality=appearance.quality,
+            embedding=tuple(float(x) for x in appearance.mean_embedding),
+            crop_jpeg=encode_jpeg(fit_within(appearance.crop, long_edge=CROP_LONG_EDGE)),
+            frame_time_s=appearance.frame_time_s,
+        )
+        for appearance in sorted(analysis.appearances, key=lambda a: a.segments[0][0] if a.segments else 0.0)
+    )
+    return VideoResult(
+        width=info.width,
+        height=info.height,
+        duration_s=info.duration_s,
+        codec=info.codec,
+        fps=info.fps,
+        rotation=info.rotation,
+        has_audio=info.has_audio,
+        renditions=renditions(image=analysis.poster),
+        appearances=appearances,
+        sampled_frames=analysis.sampled_frames,
+    )

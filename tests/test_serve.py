@@ -1,0 +1,234 @@
+"""`facetag serve` end to end as a user runs it: a subprocess on a fresh data dir, nothing configured.
+
+It starts its own Postgres and SeaweedFS, answers /readyz, /healthz and /metrics, stops everything it
+started on SIGINT, and finds its data again on the next start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import socket
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import psutil
+import psycopg
+import pytest
+
+from storage.embedded import EmbeddedPostgres, EmbeddedS3
+from storage.settings import load_settings
+from tests.support.cli import FACETAG, clean_environment
+from tests.support.stack import open_store, scratch_data_dir
+
+READY_WITHIN = 60.0
+STOP_WITHIN = 45.0
+DEFAULT_BUCKETS = load_settings(_env_file=None).buckets
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def log_tail(path: Path, lines: int = 40) -> str:
+    with contextlib.suppress(OSError):
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    return "(no output)"
+
+
+@dataclass
+class Served:
+    process: asyncio.subprocess.Process
+    url: str
+    log: Path
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    async def get(self, path: str) -> tuple[int, str, str]:
+        async with (
+            aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as http,
+            http.get(self.url + path) as response,
+        ):
+            return response.status, response.headers.get("Content-Type", ""), await response.text()
+
+    async def ready(self, *, within: float = READY_WITHIN) -> dict[str, Any]:
+        """/readyz's answer once it is 200; fails early if facetag exits."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + within
+        last: object = None
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as http:
+            while loop.time() < deadline:
+                if self.process.returncode is not None:
+                    pytest.fail(f"facetag serve exited with {self.process.returncode}:\n{log_tail(self.log)}")
+                try:
+                    async with http.get(self.url + "/readyz") as response:
+                        last = (response.status, await response.text())
+                        if response.status == 200:
+                            body: dict[str, Any] = await response.json()
+                            return body
+                except (aiohttp.ClientError, TimeoutError) as exc:
+                    last = exc
+                await asyncio.sleep(0.25)
+        pytest.fail(f"/readyz not 200 within {within:.0f}s (last: {last!r}):\n{log_tail(self.log)}")
+
+    def descendants(self) -> list[psutil.Process]:
+        return psutil.Process(self.pid).children(recursive=True)
+
+    async def interrupt(self) -> int:
+        """Ctrl-C: SIGINT to facetag alone (its servers run in their own sessions); its exit code."""
+        self.process.send_signal(signal.SIGINT)
+        try:
+            return await asyncio.wait_for(self.process.wait(), STOP_WITHIN)
+        except TimeoutError:
+            pytest.fail(f"facetag serve did not stop within {STOP_WITHIN:.0f}s:\n{log_tail(self.log)}")
+
+
+@asynccontextmanager
+async def serve(data_dir: Path, log: Path, *options: str) -> AsyncIterator[Served]:
+    """`.venv/bin/facetag serve` with only FACETAG_DATA_DIR / FACETAG_PORT set (no DATABASE_URL, no S3)."""
+    port = free_port()
+    env = clean_environment(FACETAG_DATA_DIR=str(data_dir), FACETAG_PORT=str(port), FACETAG_HOST="127.0.0.1")
+    with log.open("wb") as output:
+        process = await asyncio.create_subprocess_exec(
+            str(FACETAG),
+            "serve",
+            *options,
+            cwd=log.parent,  # no .env there
+            env=env,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=output,
+            stderr=asyncio.subprocess.STDOUT,
+        )
+    try:
+        yield Served(process=process, url=f"http://127.0.0.1:{port}", log=log)
+    finally:
+        if process.returncode is None:  # the test failed half way: stop it, harder if need be
+            process.send_signal(signal.SIGINT)
+            try:
+                await asyncio.wait_for(process.wait(), STOP_WITHIN)
+            except TimeoutError:
+                process.kill()
+                await process.wait()
+
+
+def processes_mentioning(data_dir: Path) -> list[psutil.Process]:
+    marker = str(data_dir.resolve())
+    found = []
+    for proc in psutil.process_iter(["cmdline"]):
+        if proc.pid != os.getpid() and any(marker in arg for arg in proc.info.get("cmdline") or []):
+            found.append(proc)
+    return found
+
+
+def alive(procs: list[psutil.Process]) -> list[psutil.Process]:
+    living = []
+    for proc in procs:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            if proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE:
+                living.append(proc)
+    return living
+
+
+async def assert_everything_stopped(data_dir: Path, children: list[psutil.Process]) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 5
+    while (alive(children) or processes_mentioning(data_dir)) and loop.time() < deadline:
+        await asyncio.sleep(0.1)
+    assert alive(children) == [], "every process facetag started is gone"
+    assert processes_mentioning(data_dir) == [], f"no process mentions {data_dir}"
+
+
+async def worker_count(conninfo: str) -> int:
+    async with await psycopg.AsyncConnection.connect(conninfo) as conn:
+        row = await (await conn.execute("SELECT COUNT(*) FROM procrastinate_workers")).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+async def eventually_a_worker(conninfo: str, *, within: float = 15) -> int:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while (count := await worker_count(conninfo)) == 0 and loop.time() < deadline:
+        await asyncio.sleep(0.2)
+    return count
+
+
+@pytest.mark.slow
+async def test_serve_runs_on_nothing_stops_everything_and_keeps_its_data(tmp_path: Path) -> None:
+    with scratch_data_dir("facetag-serve-") as data_dir:
+        # -- first start: a fresh data dir, a worker in the same process --------------------------
+        async with serve(data_dir, tmp_path / "first.log") as first:
+            assert await first.ready() == {
+                "status": "ok",
+                "database": "ok",
+                "object_store": "ok",
+                "queue": "ok",
+            }
+            status, _, body = await first.get("/healthz")
+            assert (status, body) == (200, '{"status": "ok"}')
+
+            status, content_type, body = await first.get("/metrics")
+            assert status == 200
+            assert content_type.startswith("text/plain")
+            samples = [line for line in body.splitlines() if line.startswith("facetag_")]
+            assert any(
+                line.startswith('facetag_http_requests_total{route="/readyz",status="200"}')
+                for line in samples
+            )
+            assert "# TYPE facetag_jobs_total counter" in body
+
+            children = first.descendants()
+            assert {"postgres", "weed"} <= {proc.name() for proc in children}
+
+            # Join the running servers as a guest (the data dir is locked by facetag) and leave data.
+            async with EmbeddedPostgres(data_dir) as postgres:
+                assert postgres.pid is None, "a guest, not a second server"
+                assert await eventually_a_worker(postgres.conninfo) >= 1, "serve runs a worker by default"
+                async with await psycopg.AsyncConnection.connect(postgres.conninfo, autocommit=True) as conn:
+                    await conn.execute("CREATE TABLE serve_test (note text)")
+                    await conn.execute("INSERT INTO serve_test VALUES ('written while serving')")
+            async with EmbeddedS3(data_dir) as s3:
+                assert s3.pid is None
+                async with open_store(s3.endpoint) as store:
+                    for bucket in DEFAULT_BUCKETS:  # facetag made its own buckets
+                        assert await store.list_keys(bucket=bucket) == []
+                    await store.put_bytes(
+                        bucket=DEFAULT_BUCKETS[0],
+                        key="serve-test/note",
+                        data=b"kept",
+                        content_type="text/plain",
+                    )
+
+            assert await first.interrupt() == 0, log_tail(first.log)
+        await assert_everything_stopped(data_dir, children)
+        first_log = first.log.read_text(errors="replace")
+        assert "Traceback" not in first_log, first_log
+
+        # -- second start on the same data dir, web only -----------------------------------------
+        async with serve(data_dir, tmp_path / "second.log", "--no-worker") as second:
+            assert (await second.ready())["status"] == "ok"
+            children = second.descendants()
+            async with EmbeddedPostgres(data_dir) as postgres:
+                async with await psycopg.AsyncConnection.connect(postgres.conninfo) as conn:
+                    rows = await (await conn.execute("SELECT note FROM serve_test")).fetchall()
+                assert rows == [("written while serving",)]
+                await asyncio.sleep(1)  # a worker would have registered by now
+                assert await worker_count(postgres.conninfo) == 0, "--no-worker runs no jobs"
+            async with EmbeddedS3(data_dir) as s3, open_store(s3.endpoint) as store:
+                assert await store.get_bytes(bucket=DEFAULT_BUCKETS[0], key="serve-test/note") == b"kept"
+
+            assert await second.interrupt() == 0, log_tail(second.log)
+        await assert_everything_stopped(data_dir, children)
+        second_log = second.log.read_text(errors="replace")
+        assert "Traceback" not in second_log, second_log
