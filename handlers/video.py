@@ -73,6 +73,8 @@ async def store_video_result(ctx: Context, *, media_id: uuid.UUID, bucket: str, 
                     "rotation": result.rotation,
                     "has_audio": result.has_audio,
                     "sampled_frames": result.sampled_frames,
+                    "detections": result.detections,
+                    "tracks": result.tracks,
                 },
             )
         )

@@ -1,4 +1,4 @@
-"""One video, start to finish in pixels: probe, poster renditions, who appears when. Runs in a pool process."""
+"""One video in pixels: probe, poster renditions, who appears when. Runs in a pool process."""
 
 from __future__ import annotations
 
@@ -36,6 +36,8 @@ class VideoResult:
     renditions: dict[str, bytes]
     appearances: tuple[AppearanceResult, ...]
     sampled_frames: int
+    detections: int = 0  # faces found over all sampled frames
+    tracks: int = 0  # face tracks kept before clustering them into people
 
 
 @functools.cache
@@ -69,4 +71,6 @@ def analyze_clip(path: str, *, max_seconds: float, face_engine: FaceEngine | Non
         renditions=renditions(image=analysis.poster),
         appearances=appearances,
         sampled_frames=analysis.sampled_frames,
+        detections=analysis.detections,
+        tracks=analysis.tracks,
     )

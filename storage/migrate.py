@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.environment import NameFilterParentNames, NameFilterType
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection
@@ -16,7 +16,7 @@ _HERE = Path(__file__).parent / "migrations"
 QUEUE_TABLE_PREFIX = "procrastinate_"
 
 
-def include_name(name: str | None, type_: str, parent_names: Mapping[str, str | None]) -> bool:
+def include_name(name: str | None, type_: NameFilterType, parent_names: NameFilterParentNames) -> bool:
     """What autogenerate compares: facetag's tables, not the job queue's (procrastinate owns those)."""
     return not (type_ == "table" and name is not None and name.startswith(QUEUE_TABLE_PREFIX))
 

@@ -54,7 +54,7 @@ async def test_migrate_downgrade_to_base(tmp_path: Path, pg_url: str) -> None:
     ids=["unreachable", "not-a-url"],
 )
 async def test_a_bad_database_url_is_one_clear_line(tmp_path: Path, url: str) -> None:
-    result = await facetag("migrate", cwd=tmp_path, env={"DATABASE_URL": url}, timeout=60)
+    result = await facetag("migrate", cwd=tmp_path, env={"DATABASE_URL": url}, within=60)
     line = result.one_line_error(naming="DATABASE_URL")
     assert line.startswith("facetag: ")
     assert ":x@" not in line, "the password is not printed"
@@ -64,7 +64,7 @@ async def test_a_bad_database_url_is_one_clear_line(tmp_path: Path, url: str) ->
 @pytest.mark.parametrize("command", ["migrate", "serve"])
 async def test_a_placeholder_secret_is_refused_by_name(tmp_path: Path, command: str) -> None:
     env = {"SLACK_BOT_TOKEN": "xoxb-1-2-abc", "SLACK_SIGNING_SECRET": "changethis"}
-    result = await facetag(command, cwd=tmp_path, env=env, timeout=60)
+    result = await facetag(command, cwd=tmp_path, env=env, within=60)
     line = result.one_line_error(naming="SLACK_SIGNING_SECRET")
     assert "placeholder" in line
     assert not (tmp_path / "data").exists(), "nothing started"
@@ -72,12 +72,12 @@ async def test_a_placeholder_secret_is_refused_by_name(tmp_path: Path, command: 
 
 async def test_a_placeholder_in_the_env_file_is_refused_too(tmp_path: Path) -> None:
     (tmp_path / ".env").write_text("AWS_SECRET_ACCESS_KEY=changeme\nAWS_ACCESS_KEY_ID=AKIAFACETAG\n")
-    result = await facetag("migrate", cwd=tmp_path, timeout=60)
+    result = await facetag("migrate", cwd=tmp_path, within=60)
     result.one_line_error(naming="AWS_SECRET_ACCESS_KEY")
 
 
 async def test_teams_package_without_an_app_id_fails_with_one_line(tmp_path: Path) -> None:
     out = tmp_path / "facetag-teams.zip"
-    result = await facetag("teams-package", "--out", str(out), cwd=tmp_path, timeout=60)
+    result = await facetag("teams-package", "--out", str(out), cwd=tmp_path, within=60)
     result.one_line_error(naming="MICROSOFT_APP_ID")
     assert not out.exists()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import json
 import signal
 import sys
@@ -71,6 +72,10 @@ async def job_row(queue: JobQueue, job_id: int) -> dict[str, Any]:
     return row
 
 
+async def status_of(queue: JobQueue, job_id: int) -> str:
+    return str((await job_row(queue, job_id))["status"])
+
+
 async def until(
     check: Callable[[], Awaitable[bool]], *, within: float, worker_task: asyncio.Task[None] | None = None
 ) -> None:
@@ -102,13 +107,13 @@ async def test_a_failing_job_is_retried_with_backoff(queue_db: ScratchDatabase) 
         async with worker(queue) as task:
 
             async def succeeded() -> bool:
-                return (await job_row(queue, job_id))["status"] == "succeeded"
+                return await status_of(queue, job_id) == "succeeded"
 
             await until(succeeded, within=15, worker_task=task)
         assert await job_row(queue, job_id) == {"status": "succeeded", "attempts": 3}
 
     assert [attempt for attempt, _ in runs] == [0, 1, 2]
-    gaps = [later - earlier for (_, earlier), (_, later) in zip(runs, runs[1:], strict=False)]
+    gaps = [later - earlier for (_, earlier), (_, later) in itertools.pairwise(runs)]
     assert 1.9 <= gaps[0] < 2 + 2, f"first retry after ~2 s, not {gaps[0]:.2f} s"
     assert 3.9 <= gaps[1] < 4 + 2, f"second retry after ~4 s, not {gaps[1]:.2f} s"
 
@@ -128,7 +133,7 @@ async def test_a_permanent_error_is_not_retried(queue_db: ScratchDatabase) -> No
         async with worker(queue) as task:
 
             async def failed() -> bool:
-                return (await job_row(queue, job_id))["status"] == "failed"
+                return await status_of(queue, job_id) == "failed"
 
             await until(failed, within=10, worker_task=task)
             await asyncio.sleep(4 * POLL)  # a retry (2 s away) would have been scheduled by now
@@ -151,7 +156,7 @@ async def test_a_job_fails_for_good_after_its_last_attempt(queue_db: ScratchData
         async with worker(queue) as task:
 
             async def failed() -> bool:
-                return (await job_row(queue, job_id))["status"] == "failed"
+                return await status_of(queue, job_id) == "failed"
 
             await until(failed, within=10, worker_task=task)
     assert seen == [(0, False), (1, True)]
@@ -187,21 +192,21 @@ async def test_the_job_of_a_killed_worker_is_picked_up_again(queue_db: ScratchDa
             assert line, "the worker process exited before it started the job"
             started = json.loads(line)
             assert (started["job"], started["attempt"]) == (job_id, 0)
-            assert (await job_row(queue, job_id))["status"] == "doing"
+            assert await status_of(queue, job_id) == "doing"
         finally:
             child.send_signal(signal.SIGKILL)
             await child.wait()
         assert child.returncode == -signal.SIGKILL
 
         await asyncio.sleep(1)
-        assert (await job_row(queue, job_id))["status"] == "doing", "nobody else touched it yet"
+        assert await status_of(queue, job_id) == "doing", "nobody else touched it yet"
 
         loop = asyncio.get_running_loop()
         recovering_since = loop.time()
         async with worker(queue, stalled_after=stalled_after) as task:
 
             async def succeeded() -> bool:
-                return (await job_row(queue, job_id))["status"] == "succeeded"
+                return await status_of(queue, job_id) == "succeeded"
 
             await until(succeeded, within=stalled_after + 10, worker_task=task)
         took = loop.time() - recovering_since
@@ -213,8 +218,8 @@ async def test_the_job_of_a_killed_worker_is_picked_up_again(queue_db: ScratchDa
 async def test_a_queueing_lock_dedupes_waiting_jobs(queue_db: ScratchDatabase) -> None:
     ran: list[str] = []
 
-    async def once(job: JobInfo, /, *, media: str) -> None:
-        ran.append(media)
+    async def once(job: JobInfo, /, **kwargs: Any) -> None:
+        ran.append(kwargs["media"])
 
     name = job_name("once")
     async with job_queue(queue_db) as queue:
@@ -232,8 +237,7 @@ async def test_a_queueing_lock_dedupes_waiting_jobs(queue_db: ScratchDatabase) -
         async with worker(queue) as task:
 
             async def both_done() -> bool:
-                rows = [await job_row(queue, job) for job in (first, other)]
-                return all(row["status"] == "succeeded" for row in rows)
+                return [await status_of(queue, job) for job in (first, other)] == ["succeeded"] * 2
 
             await until(both_done, within=10, worker_task=task)
 
@@ -243,7 +247,7 @@ async def test_a_queueing_lock_dedupes_waiting_jobs(queue_db: ScratchDatabase) -
             assert again != first
 
             async def again_done() -> bool:
-                return (await job_row(queue, again))["status"] == "succeeded"
+                return await status_of(queue, again) == "succeeded"
 
             await until(again_done, within=10, worker_task=task)
     assert sorted(ran) == ["m1", "m1", "m2"]

@@ -53,7 +53,7 @@ def refused(**values: str) -> str:
 def test_defaults_need_nothing() -> None:
     s = settings()
     assert s.data_dir == Path("./data")
-    assert (s.host, s.port) == ("0.0.0.0", 3000)
+    assert (s.host, s.port) == ("0.0.0.0", 3000)  # noqa: S104
     assert s.public_url is None
     assert (s.log_level, s.log_format) == ("info", "json")
     assert s.database_url is None, "no DATABASE_URL means the embedded Postgres"

@@ -16,6 +16,6 @@ async def test_sanity(settings: Settings, monkeypatch) -> None:
         object.__setattr__(ep, "handler", boom)
         app.doors.api.limiter = RateLimiter(rate=10_000, burst=100_000)
         new = await tokens.create_token(app.ctx.db, name="s", scopes=list(tokens.SCOPES), channels=["C1"], created_by="t")
-        ops, failures = await asyncio.to_thread(_fuzz, app.url, new.secret)
-        print(ops, failures[:2])
+        ops, calls, failures = await asyncio.to_thread(_fuzz, app.url, new.secret)
+        print(ops, calls, len(failures), failures[0][:300])
         assert failures

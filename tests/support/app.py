@@ -70,7 +70,11 @@ async def run_app(
         port = runner.addresses[0][1]
         jobs = (
             asyncio.create_task(
-                ctx.queue.run_worker(concurrency=4, name=f"test-{uuid.uuid4().hex[:6]}", stalled_after=6)
+                ctx.queue.run_worker(
+                    concurrency=max(4, settings.worker_concurrency),
+                    name=f"test-{uuid.uuid4().hex[:6]}",
+                    stalled_after=6,
+                )
             )
             if worker
             else None

@@ -42,9 +42,7 @@ def clean_environment(**values: str) -> dict[str, str]:
     return env
 
 
-async def facetag(
-    *args: str, cwd: Path, env: Mapping[str, str] | None = None, timeout: float = 120
-) -> Result:
+async def facetag(*args: str, cwd: Path, env: Mapping[str, str] | None = None, within: float = 120) -> Result:
     """Run .venv/bin/facetag in `cwd` (no `.env` there) with only the given settings."""
     process = await asyncio.create_subprocess_exec(
         str(FACETAG),
@@ -56,7 +54,7 @@ async def facetag(
         stderr=asyncio.subprocess.PIPE,
     )
     try:
-        out, err = await asyncio.wait_for(process.communicate(), timeout)
+        out, err = await asyncio.wait_for(process.communicate(), within)
     except TimeoutError:
         process.kill()
         await process.wait()

@@ -74,6 +74,11 @@ def _secret(value: str) -> Any:
 
 
 @asynccontextmanager
-async def slack_scenario(settings: Settings, **extra: object) -> AsyncIterator[SlackScenario]:
-    async with FakeSlack() as slack, run_app(slack_settings(settings, slack, **extra)) as app:
+async def slack_scenario(
+    settings: Settings, *, pixel_processes: int = 1, **extra: object
+) -> AsyncIterator[SlackScenario]:
+    async with (
+        FakeSlack() as slack,
+        run_app(slack_settings(settings, slack, **extra), pixel_processes=pixel_processes) as app,
+    ):
         yield SlackScenario(slack=slack, app=app)
