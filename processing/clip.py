@@ -9,8 +9,10 @@ from processing.faces import DlibEngine, FaceEngine
 from processing.images import encode_jpeg, fit_within, renditions
 from processing.video import analyze_video
 
-# Video frames are sampled at 1280 px; detecting at the same size avoids an upscale per frame.
-VIDEO_DETECT_LONG_EDGE = 1280
+# Frames are sampled and scanned at 1600 px (no resize between decoder and detector). HOG finds faces
+# from ~80 px in the scanned frame: at 1280 px the ~100 px faces of a 1080p crowd shot shrink to ~67 px
+# and are lost (the shared crowd clip: 2 people instead of 5), for ~20 % less CPU per sample.
+VIDEO_DETECT_LONG_EDGE = 1600
 CROP_LONG_EDGE = 256
 
 
@@ -47,7 +49,9 @@ def engine() -> FaceEngine:
 
 
 def analyze_clip(path: str, *, max_seconds: float, face_engine: FaceEngine | None = None) -> VideoResult:
-    analysis = analyze_video(path, face_engine or engine(), max_seconds=max_seconds)
+    analysis = analyze_video(
+        path, face_engine or engine(), max_seconds=max_seconds, frame_long_edge=VIDEO_DETECT_LONG_EDGE
+    )
     info = analysis.info
     appearances = tuple(
         AppearanceResult(

@@ -416,9 +416,9 @@ def fit_within(image: Image.Image, *, long_edge: int) -> Image.Image:
         return image
     ratio = long_edge / max(w, h)
     size = (max(1, round(w * ratio)), max(1, round(h * ratio)))
-    # Pillow's bilinear filter widens with the scale factor (proper anti-aliasing); on 12 MP -> 2048 px it
-    # costs ~75 ms against ~200 ms for Lanczos, with no visible difference at desktop size.
-    return image.resize(size, Image.Resampling.BILINEAR, reducing_gap=2.0)
+    # Area averaging (BOX; Pillow rates its downscaling quality like BILINEAR's): 12 MP -> 2048 px takes
+    # ~45 ms against ~75 ms bilinear and ~200 ms Lanczos, and it is on every photo's critical path.
+    return image.resize(size, Image.Resampling.BOX)
 
 
 def encode_jpeg(image: Image.Image, *, quality: int = JPEG_QUALITY) -> bytes:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from processing.faces import Box, DlibEngine, FaceEngine
-from processing.images import decode, face_crop_jpeg, renditions
+from processing.images import DESKTOP_LONG_EDGE, decode, face_crop_jpeg, fit_within, renditions
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,10 +37,13 @@ def engine() -> FaceEngine:
 
 
 def analyze_photo(path: str, face_engine: FaceEngine | None = None) -> PhotoResult:
+    """Decode once; the desktop-size image then serves the renditions, detection, embeddings and crops
+    (a 12 MP original is never resampled more than once). Boxes are reported in full-size coordinates."""
     photo = decode(path)
-    image, info = photo.image, photo.info
-    faces = (face_engine or engine()).analyze(image)
-    factor = 1.0 / photo.scale
+    info = photo.info
+    working = fit_within(photo.image, long_edge=DESKTOP_LONG_EDGE)
+    faces = (face_engine or engine()).analyze(working)
+    factor = info.width / working.width
     results = []
     for face in sorted(faces, key=lambda f: (f.box.left, f.box.top)):
         box = face.box.scaled(factor) if factor != 1.0 else face.box
@@ -50,7 +53,7 @@ def analyze_photo(path: str, face_engine: FaceEngine | None = None) -> PhotoResu
                 score=face.score,
                 quality=face.quality,
                 embedding=tuple(float(x) for x in face.embedding),
-                crop_jpeg=face_crop_jpeg(image=image, box=face.box),
+                crop_jpeg=face_crop_jpeg(image=working, box=face.box),
             )
         )
     camera = " ".join(part for part in (info.camera_make, info.camera_model) if part) or None
@@ -60,7 +63,7 @@ def analyze_photo(path: str, face_engine: FaceEngine | None = None) -> PhotoResu
         height=info.height,
         taken_at=info.taken_at,
         camera=camera,
-        renditions=renditions(image=image),
+        renditions=renditions(image=working),
         faces=tuple(results),
     )
 

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import schemathesis
 from hypothesis import HealthCheck, Phase, given
 from hypothesis import settings as hypothesis_settings
 from schemathesis.checks import not_a_server_error
+from schemathesis.core.result import Ok
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
 from bot.api.limiter import RateLimiter
@@ -26,6 +28,7 @@ def _fuzz(url: str, secret: str) -> tuple[int, int, list[str]]:
     failures: list[str] = []
     operations = calls = 0
     for result in schema.get_all_operations():
+        assert isinstance(result, Ok), result
         operation = result.ok()
         operations += 1
 
@@ -38,7 +41,7 @@ def _fuzz(url: str, secret: str) -> tuple[int, int, list[str]]:
             suppress_health_check=list(HealthCheck),
         )
         @given(case=operation.as_strategy())
-        def check(case: schemathesis.Case) -> None:
+        def check(case: schemathesis.Case[Any]) -> None:
             nonlocal calls
             calls += 1
             case.call_and_validate(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -132,3 +133,14 @@ async def test_the_queue_schema_is_not_facetags_to_autogenerate(engine: AsyncEng
     )
     assert len(queue_tables) >= 3
     assert dropped == queue_tables
+
+
+async def test_processes_starting_together_migrate_once(pg_url: str) -> None:
+    """serve and several workers start at once on a fresh database (docker compose up): all succeed."""
+    async with scratch_database(pg_url, prefix="facetag_migrations_race") as db:
+        engines = [create_engine(db.url, pool_size=1) for _ in range(4)]
+        try:
+            await asyncio.gather(*(migrate.upgrade(engine) for engine in engines))
+            assert {await migrate.current(engine) for engine in engines} == {migrate.head()}
+        finally:
+            await asyncio.gather(*(engine.dispose() for engine in engines))

@@ -1,4 +1,4 @@
-"""Videos shared in Slack: who appears when, confirmed like photo faces, searchable — real clips, real stack."""
+"""Videos shared in Slack: who appears when, confirmed like photo faces, found by search (real stack)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import pytest
 from PIL import Image
 from sqlalchemy import select, text
 
+from processing.images import DESKTOP_NAME, THUMB_NAME
 from storage.models import Face, FaceState, Media, MediaKind, MediaStatus
 from storage.settings import Settings
 from tests.fakes.slack_workspace import Message
@@ -119,11 +120,11 @@ async def test_person_named_from_a_photo_is_recognised_in_a_video_and_found_by_s
         line = block["text"]["text"]
         assert f"<@{alice.id}>" in line and "0:00–0:0" in line, line
         assert any(b.get("type") == "image" and "slack_file" in b for b in reply.blocks or [])
-        for rendition in ("thumb.jpg", "desktop.jpg"):
+        for rendition in (THUMB_NAME, DESKTOP_NAME):
             jpeg = await s.app.ctx.store.get_bytes(bucket=media.bucket or "", key=f"{media.id}/{rendition}")
             with Image.open(io.BytesIO(jpeg)) as poster:
                 assert poster.format == "JPEG"
-                if rendition == "thumb.jpg":
+                if rendition == THUMB_NAME:
                     assert poster.height == 200
 
         # Confirm the track: it trains the recogniser like a photo face.

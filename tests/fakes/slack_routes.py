@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from pathlib import Path
 from typing import Any
 
 from aiohttp import BodyPartReader, web
@@ -28,6 +29,7 @@ class SideRoutes:
         self.knobs = knobs
         self.downloads: list[Download] = []
         self.upload_posts: list[UploadPost] = []
+        self.disk_files: dict[str, Path] = {}  # file id → bytes served from disk (large files, benchmarks)
 
     def routes(self) -> list[web.RouteDef]:
         return [
@@ -53,6 +55,9 @@ class SideRoutes:
         if not authorized:  # what Slack really does: a sign-in page, HTTP 200
             return web.Response(text=SIGN_IN_PAGE, content_type="text/html")
         headers = {"Content-Disposition": f'attachment; filename="{file.name}"'}
+        on_disk = self.disk_files.get(file_id)
+        if on_disk is not None:
+            return web.FileResponse(on_disk, headers={**headers, "Content-Type": file.mimetype})
         return web.Response(body=file.data, content_type=file.mimetype, headers=headers)
 
     async def upload(self, request: web.Request) -> web.Response:
