@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from sqlalchemy import delete, select
 
 from handlers.context import Context
-from handlers.media import defer_replies, to_sighting
+from handlers.media import defer_replies, has_chat, to_sighting
 from storage.models import Media, MediaStatus, Sighting
 from storage.queue import JobInfo
 
@@ -81,6 +81,8 @@ async def reject(ctx: Context, *, media_id: uuid.UUID, actor_id: str, reason: st
         else ("This file was not added to the photo library by an admin.")
     )
     for sighting in sightings:
+        if not has_chat(ctx, sighting):
+            continue
         try:
             await ctx.chat(sighting.platform).notify(sighting, note)
         except Exception:

@@ -9,11 +9,14 @@ from alembic.config import Config
 from alembic.runtime.environment import NameFilterParentNames, NameFilterType
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from sqlalchemy import text
 from sqlalchemy.engine import Connection
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 _HERE = Path(__file__).parent / "migrations"
 QUEUE_TABLE_PREFIX = "procrastinate_"
+# One migration at a time per database: serve and every worker migrate on start, often all at once.
+_MIGRATION_LOCK = 0x66616365746167  # "facetag"
 
 
 def include_name(name: str | None, type_: NameFilterType, parent_names: NameFilterParentNames) -> bool:
@@ -28,13 +31,20 @@ def _config(connection: Connection) -> Config:
     return cfg
 
 
+async def _lock(conn: AsyncConnection) -> None:
+    """Wait for any other process migrating this database; released when the transaction ends."""
+    await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK})
+
+
 async def upgrade(engine: AsyncEngine, *, revision: str = "head") -> None:
     async with engine.begin() as conn:
+        await _lock(conn)
         await conn.run_sync(lambda sync: command.upgrade(_config(sync), revision))
 
 
 async def downgrade(engine: AsyncEngine, *, revision: str = "base") -> None:
     async with engine.begin() as conn:
+        await _lock(conn)
         await conn.run_sync(lambda sync: command.downgrade(_config(sync), revision))
 
 

@@ -31,10 +31,11 @@ _log = logging.getLogger(__name__)
 
 MiB = 1024 * 1024
 GiB = 1024 * MiB
-PART_SIZE = 8 * MiB
-"""Part size of streaming uploads: memory held per upload is about one part."""
 MIN_PART_SIZE = 5 * MiB
 """S3's minimum size of every part but the last."""
+PART_SIZE = MIN_PART_SIZE
+"""Part size of streaming uploads: memory held per upload is about one part (a web process streams
+many shares at once, FACETAG_WORKER_CONCURRENCY of them); 10,000 parts still allow 48 GiB."""
 MAX_SINGLE_COPY = 5 * GiB
 """Largest object S3 copies in one CopyObject call."""
 COPY_PART_SIZE = 1 * GiB

@@ -140,7 +140,8 @@ async def test_processes_starting_together_migrate_once(pg_url: str) -> None:
     async with scratch_database(pg_url, prefix="facetag_migrations_race") as db:
         engines = [create_engine(db.url, pool_size=1) for _ in range(4)]
         try:
-            await asyncio.gather(*(migrate.upgrade(engine) for engine in engines))
+            async with asyncio.timeout(60):  # without a migration lock they deadlock or fail
+                await asyncio.gather(*(migrate.upgrade(engine) for engine in engines))
             assert {await migrate.current(engine) for engine in engines} == {migrate.head()}
         finally:
             await asyncio.gather(*(engine.dispose() for engine in engines))

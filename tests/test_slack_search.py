@@ -249,3 +249,23 @@ async def test_tags_by_command_and_shortcut(settings: Settings) -> None:
         assert (await s.send(submit)).status == 200
         _, answer = await photos(s, alice, channel, f"tag {link} #more")
         assert "#party" in answer["text"] and "#summer" in answer["text"]
+
+
+async def test_admins_manage_api_tokens_from_slack(settings: Settings) -> None:
+    async with slack_scenario(settings) as s:
+        admin = s.slack.add_user("admin", is_admin=True)
+        alice = s.slack.add_user("alice")
+        channel = s.slack.add_channel("photos", members=[admin.id, alice.id])
+        _, answer = await photos(s, alice, channel, "token create reports media:read")
+        assert "Only facetag admins" in answer["text"]
+        _, answer = await photos(s, admin, channel, f"token create reports media:read <#{channel.id}|photos>")
+        secret = re.search(r"`(ft_[^`]+)`", answer["text"])
+        token_id = re.search(r"\(([0-9a-f-]{36})\)", answer["text"])
+        assert secret is not None and token_id is not None
+        async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {secret[1]}"}) as http:
+            async with http.get(f"{s.app.url}/api/v1/media") as response:
+                assert response.status == 200
+            _, answer = await photos(s, admin, channel, f"token revoke {token_id[1]}")
+            assert "revoked" in answer["text"]
+            async with http.get(f"{s.app.url}/api/v1/media") as response:
+                assert response.status == 401

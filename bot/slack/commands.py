@@ -14,7 +14,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.slack import render
-from handlers import approval, home, roles, search, tagging
+from handlers import approval, home, roles, search, tagging, tokens
 from handlers.context import Context
 from handlers.ports import Actor
 from handlers.query import HELP_TEXT, QueryError, is_help, parse
@@ -125,10 +125,12 @@ def register_commands(door: SlackDoor, ctx: Context) -> None:
                 await respond(text=await moderators_command(user_id, rest), response_type="ephemeral")
             elif verb == "settings":
                 await respond(text=await settings_command(user_id, rest), response_type="ephemeral")
+            elif verb == "token":
+                await respond(text=await token_command(user_id, rest), response_type="ephemeral")
             else:
                 summary, blocks = await run_search(user_id, text, None)
                 await respond(text=summary, blocks=blocks, response_type="ephemeral")
-        except (roles.NotAllowed, tagging.TaggingError, approval.ApprovalError) as exc:
+        except (roles.NotAllowed, tagging.TaggingError, approval.ApprovalError, tokens.TokenError) as exc:
             await respond(text=str(exc), response_type="ephemeral")
 
     @bolt.action("search_more")
@@ -186,6 +188,39 @@ def register_commands(door: SlackDoor, ctx: Context) -> None:
         viewers.forget()
         named = " ".join(f"<@{u}>" for u in users) or "nobody"
         return f"Moderators of <#{channel['id']}>: {named}"
+
+    async def token_command(user_id: str, rest: str) -> str:
+        """`token create NAME scope[,scope] [#channel ...]`, `token revoke ID`: admins only."""
+        actor = Actor("slack", user_id)
+        if not roles.is_admin(ctx, actor, platform_admin=await viewers.platform_admin(user_id)):
+            raise roles.NotAllowed("Only facetag admins can manage API tokens.")
+        parts = rest.split()
+        if len(parts) == 2 and parts[0] == "revoke":
+            try:
+                token_id = uuid.UUID(parts[1])
+            except ValueError:
+                return "Use: /photos token revoke <token id>"
+            revoked = await tokens.revoke_token(ctx.db, token_id=token_id)
+            return "Token revoked." if revoked else "No such token (or it was already revoked)."
+        if len(parts) < 3 or parts[0] != "create":
+            return (
+                "Use: /photos token create <name> <scope,scope> [#channel ...]  or  /photos token revoke <id>"
+            )
+        channels = [m["id"] for p in parts[3:] if (m := _CHANNEL.match(p))]
+        created = await tokens.create_token(
+            ctx.db,
+            name=parts[1],
+            scopes=[s for s in parts[2].split(",") if s],
+            platform="slack",
+            user_id=None if channels else user_id,
+            channels=channels,
+            created_by=user_id,
+        )
+        bound = f"for channels {' '.join(f'<#{c}>' for c in channels)}" if channels else "acting as you"
+        return (
+            f"Token `{created.info.name}` ({created.info.id}) {bound}. Copy it now, it is shown only once:\n"
+            f"`{created.secret}`"
+        )
 
     async def settings_command(user_id: str, rest: str) -> str:
         parts = rest.split()
