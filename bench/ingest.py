@@ -21,17 +21,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import multiprocessing
 import os
 import shutil
 import tempfile
 import time
 from pathlib import Path
 
-import multiprocessing
-
 from bench.common import NaiveEngine, face_recall, make_12mp_photos
-from processing.images import decode
 from processing.faces import DlibEngine
+from processing.images import decode
 from storage.settings import load_settings
 from tests.support.slack import SlackScenario, slack_scenario
 from tests.support.stack import embedded_stack

@@ -8,7 +8,7 @@
    every frame at full resolution (no seeking, no skipped frames) with the same detector on the same
    number of samples, over the first `--baseline-seconds`.
 2. Worker peak RSS: `analyze_clip` on a ~2 GB 1080p video in a child process (the pixel process of a
-   worker; its parent only streams the object from S3 to a temporary file in 8 MiB pieces). Baseline:
+   worker; its parent only streams the object from S3 to a temporary file, chunk by chunk). Baseline:
    the naive way, the whole file read into memory and opened from there (probe + poster only).
 3. Web peak RSS: `facetag serve` (with its job worker, FACETAG_WORKER_CONCURRENCY=8) as a child process
    on an embedded Postgres + SeaweedFS in a fresh directory under /tmp, Slack pointed at a FakeSlack in
@@ -35,7 +35,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import av
 import psutil
@@ -67,10 +67,17 @@ class Speed:
     people: int
 
 
+def _warm_up(face_engine: object) -> None:
+    from processing.faces import DlibEngine
+
+    if isinstance(face_engine, DlibEngine):
+        face_engine.warm_up()
+
+
 def measure_speed(path: Path) -> Speed:
     from processing.clip import analyze_clip, engine
 
-    engine().warm_up()  # models load once per pixel process, not per video
+    _warm_up(engine())  # models load once per pixel process, not per video
     cpu, started = _cpu_seconds(), time.perf_counter()
     result = analyze_clip(str(path), max_seconds=24 * 3600)
     wall, cpu = time.perf_counter() - started, _cpu_seconds() - cpu
@@ -94,7 +101,7 @@ def measure_speed_baseline(path: Path, *, seconds: float) -> Speed:
     info = probe(path)
     interval = SamplingPolicy().interval_s(info.duration_s)
     face_engine = engine()
-    face_engine.warm_up()
+    _warm_up(face_engine)
     cpu, started = _cpu_seconds(), time.perf_counter()
     next_sample, samples, last = interval / 2, 0, 0.0
     with av.open(str(path)) as container:
@@ -104,7 +111,7 @@ def measure_speed_baseline(path: Path, *, seconds: float) -> Speed:
             last = float(frame.time or 0.0)
             if last > seconds:
                 break
-            image = frame.to_image()  # full resolution RGB
+            image = cast(Any, frame).to_image()  # full resolution RGB
             if last >= next_sample:
                 face_engine.analyze(image.resize((VIDEO_DETECT_LONG_EDGE, VIDEO_DETECT_LONG_EDGE * 9 // 16)))
                 samples += 1
@@ -163,11 +170,12 @@ def _naive_worker_child(path: Path) -> dict[str, Any]:
     from processing.video import poster
 
     data = path.read_bytes()  # the naive way: the whole object in memory
+    container: Any
     with av.open(io.BytesIO(data)) as container:
         stream = container.streams.video[0]
         duration = float(container.duration or 0) / av.time_base
         frame = next(container.decode(stream))
-        frame.to_image()
+        cast(Any, frame).to_image()
     del poster
     return {"video_seconds": round(duration, 2), "file_mb": round(len(data) / MB, 1)}
 
@@ -376,7 +384,8 @@ async def _naive_web_child(upload_bytes: int, work_dir: Path) -> dict[str, Any]:
             ):
                 data = await resp.read()
             await store.put_bytes(bucket="naive", key="original", data=data, content_type="video/mp4")
-            return {"bytes": len(data)}
+            peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # this process, not SeaweedFS
+            return {"bytes": len(data), "peak_rss_mb": round(peak, 1)}
     finally:
         await s3.stop()
         shutil.rmtree(data_dir, ignore_errors=True)
@@ -449,7 +458,8 @@ def main(argv: list[str] | None = None) -> None:
     if "web" in only:
         web = asyncio.run(measure_web(uploads=args.uploads, upload_bytes=args.upload_bytes, work_dir=cache))
         print(f"web, {web.uploads} x {web.upload_mb} MB at once: {web}", flush=True)
-        _, naive_web_rss = _child_peak_rss(["--naive-web", str(args.upload_bytes)])
+        naive_web, _ = _child_peak_rss(["--naive-web", str(args.upload_bytes)])
+        naive_web_rss = float(naive_web["peak_rss_mb"])
         print(
             f"web baseline (one upload read into memory, then PUT): peak RSS {naive_web_rss} MB", flush=True
         )

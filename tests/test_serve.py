@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
 import signal
 import socket
 from collections.abc import AsyncIterator
@@ -21,9 +22,10 @@ import aiohttp
 import psutil
 import psycopg
 import pytest
+import yaml
 
 from storage.embedded import EmbeddedPostgres, EmbeddedS3
-from storage.settings import load_settings
+from storage.settings import SettingsError, load_settings
 from tests.support.cli import FACETAG, clean_environment
 from tests.support.stack import open_store, scratch_data_dir
 
@@ -233,3 +235,74 @@ async def test_serve_runs_on_nothing_stops_everything_and_keeps_its_data(tmp_pat
         await assert_everything_stopped(data_dir, children)
         second_log = second.log.read_text(errors="replace")
         assert "Traceback" not in second_log, second_log
+
+
+# ---- the container deployment (no Docker engine here: check what can be checked without one) -----
+
+REPO = Path(__file__).resolve().parents[1]
+_COMPOSE_VARIABLE = re.compile(r"\$\{(\w+)(?::([-?])([^}]*))?\}")
+
+
+def compose_environment(service: dict[str, Any], env: dict[str, str]) -> dict[str, str]:
+    """A service's environment as Compose interpolates it from `env` (`.env` or the shell)."""
+
+    def substitute(match: re.Match[str]) -> str:
+        name, kind, rest = match.groups()
+        if env.get(name):
+            return env[name]
+        if kind == "?":
+            raise LookupError(f"{name}: {rest}")
+        return rest or ""
+
+    return {
+        key: _COMPOSE_VARIABLE.sub(substitute, str(value)) for key, value in service["environment"].items()
+    }
+
+
+def test_compose_runs_web_and_workers_and_refuses_placeholders() -> None:
+    compose = yaml.safe_load((REPO / "docker-compose.yml").read_text())
+    services = compose["services"]
+    assert services["postgres"]["image"].startswith("pgvector/pgvector:pg16")
+    assert services["web"]["command"] == ["facetag", "serve", "--no-worker"]
+    assert services["worker"]["command"] == ["facetag", "worker"]
+    assert services["worker"]["deploy"]["replicas"] == 2
+    assert services["migrate"]["command"] == ["facetag", "migrate"]
+
+    required = {
+        "POSTGRES_PASSWORD": "pw0123456789",
+        "S3_ACCESS_KEY": "facetag",
+        "S3_SECRET_KEY": "s3-secret-0123",
+    }
+    for name in ("migrate", "web", "worker"):
+        with pytest.raises(LookupError, match="POSTGRES_PASSWORD"):
+            compose_environment(services[name], {})
+        env = compose_environment(services[name], required)
+        assert env["DATABASE_URL"] == "postgresql://facetag:pw0123456789@postgres:5432/facetag"
+        assert env["S3_ENDPOINT_URL"] == "http://seaweedfs:8333"
+        with pytest.raises(SettingsError, match="SLACK_BOT_TOKEN"):
+            load_settings(_env_file=None, **env)  # the placeholders are refused until set
+        configured = compose_environment(
+            services[name],
+            {**required, "SLACK_BOT_TOKEN": "xoxb-1-2-abc", "SLACK_SIGNING_SECRET": "f00d" * 8},
+        )
+        settings = load_settings(_env_file=None, **configured)
+        assert settings.slack_enabled
+        assert settings.s3_endpoint_url == "http://seaweedfs:8333"
+    seaweed = compose_environment(services["seaweedfs"], required)
+    assert (seaweed["AWS_ACCESS_KEY_ID"], seaweed["AWS_SECRET_ACCESS_KEY"]) == ("facetag", "s3-secret-0123")
+
+
+def test_the_image_is_non_root_and_serves_on_3000() -> None:
+    dockerfile = (REPO / "Dockerfile").read_text()
+    stages = re.findall(r"^FROM (\S+)(?: AS (\w+))?", dockerfile, flags=re.MULTILINE)
+    assert [stage for _, stage in stages] == ["builder", "runtime"]
+    assert "ARG PYTHON_IMAGE=python:3.12-slim" in dockerfile
+    runtime = dockerfile.split("AS runtime", 1)[1]
+    assert re.search(r"^USER facetag", runtime, flags=re.MULTILINE)
+    assert "FACETAG_DATA_DIR=/data" in runtime
+    assert 'VOLUME ["/data"]' in runtime
+    assert "EXPOSE 3000" in runtime
+    assert re.search(r"^HEALTHCHECK .*\n?.*/healthz", runtime, flags=re.MULTILINE)
+    assert runtime.rstrip().endswith('CMD ["facetag", "serve"]')
+    ignored = (REPO / ".dockerignore").read_text().split()
+    assert {".venv", "data", ".env", ".git"} <= set(ignored)
