@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from storage.models import Face, FaceState
 
 # How many graph candidates HNSW keeps while searching; higher = better recall, slower.
-EF_SEARCH = 100
+EF_SEARCH = 64
 
 
 @dataclass(frozen=True, slots=True)
