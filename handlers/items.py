@@ -16,7 +16,8 @@ from handlers.search import Viewer
 from handlers.tagging import can_see
 from handlers.views import confidence, person_view
 from processing.images import DESKTOP_NAME, THUMB_NAME
-from storage.models import Face, FaceState, Media, Person, Sighting, Tag
+from storage.faces import faces_with_people
+from storage.models import FaceState, Media, Sighting, Tag
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,14 +75,7 @@ async def media_detail(ctx: Context, *, media_id: uuid.UUID, viewer: Viewer) -> 
         media = await session.get(Media, media_id)
         if media is None:
             return None
-        rows = (
-            await session.execute(
-                select(Face, Person)
-                .outerjoin(Person, Person.id == Face.person_id)
-                .where(Face.media_id == media_id)
-                .order_by(Face.ordinal)
-            )
-        ).all()
+        rows = await faces_with_people(session, media_id=media_id)
         tags = tuple(
             (
                 await session.execute(select(Tag.tag).where(Tag.media_id == media_id).order_by(Tag.tag))

@@ -298,45 +298,59 @@ async def _process_photo(ctx: Context, *, media_id: uuid.UUID, bucket: str) -> N
 
 
 async def store_photo_result(ctx: Context, *, media_id: uuid.UUID, bucket: str, result: PhotoResult) -> None:
-    """Renditions and crops to S3, faces and metadata to Postgres; replaces an earlier partial run."""
-    for name, data in result.renditions.items():
+    await store_analysis(
+        ctx,
+        media_id=media_id,
+        bucket=bucket,
+        renditions=result.renditions,
+        faces=[
+            (
+                Face(
+                    media_id=media_id,
+                    ordinal=ordinal,
+                    box=list(face.box),
+                    score=face.score,
+                    quality=face.quality,
+                    embedding=list(face.embedding),
+                ),
+                face.crop_jpeg,
+            )
+            for ordinal, face in enumerate(result.faces, start=1)
+        ],
+        media={
+            "width": result.width,
+            "height": result.height,
+            "taken_at": result.taken_at,
+            "camera": result.camera,
+            "mime": result.mime,
+        },
+    )
+
+
+async def store_analysis(
+    ctx: Context,
+    *,
+    media_id: uuid.UUID,
+    bucket: str,
+    renditions: dict[str, bytes],
+    faces: list[tuple[Face, bytes]],
+    media: dict[str, object],
+) -> None:
+    """Renditions and face crops to S3, faces and metadata to Postgres; replaces an earlier partial run."""
+    for name, data in renditions.items():
         await ctx.store.put_bytes(
             bucket=bucket, key=f"{media_id}/{name}", data=data, content_type="image/jpeg"
         )
+    for face, crop in faces:
+        face.id = face.id or uuid.uuid4()
+        face.crop_key = f"{media_id}/{face.id}.jpg"
+        await ctx.store.put_bytes(
+            bucket=ctx.settings.bucket_faces, key=face.crop_key, data=crop, content_type="image/jpeg"
+        )
     async with ctx.db.session() as session:
         await session.execute(delete(Face).where(Face.media_id == media_id))
-    faces: list[Face] = []
-    for ordinal, face in enumerate(result.faces, start=1):
-        face_id = uuid.uuid4()
-        crop_key = f"{media_id}/{face_id}.jpg"
-        await ctx.store.put_bytes(
-            bucket=ctx.settings.bucket_faces, key=crop_key, data=face.crop_jpeg, content_type="image/jpeg"
-        )
-        faces.append(
-            Face(
-                id=face_id,
-                media_id=media_id,
-                ordinal=ordinal,
-                box=list(face.box),
-                score=face.score,
-                quality=face.quality,
-                embedding=list(face.embedding),
-                crop_key=crop_key,
-            )
-        )
-    async with ctx.db.session() as session:
-        session.add_all(faces)
-        await session.execute(
-            update(Media)
-            .where(Media.id == media_id)
-            .values(
-                width=result.width,
-                height=result.height,
-                taken_at=result.taken_at,
-                camera=result.camera,
-                mime=result.mime,
-            )
-        )
+        session.add_all([face for face, _ in faces])
+        await session.execute(update(Media).where(Media.id == media_id).values(**media))
     ctx.metrics.faces.inc(len(faces))
 
 
@@ -377,7 +391,10 @@ async def defer_replies(ctx: Context, media_id: uuid.UUID) -> None:
             .all()
         )
     for sid in ids:
-        await ctx.queue.defer("reply", queueing_lock=f"reply:{sid}", sighting_id=str(sid))
+        # One reply job per sighting at a time: a second one waits, then updates the same message.
+        await ctx.queue.defer(
+            "reply", queueing_lock=f"reply:{sid}", lock=f"reply:{sid}", sighting_id=str(sid)
+        )
 
 
 async def reply(ctx: Context, job: JobInfo, *, sighting_id: str) -> None:

@@ -7,11 +7,10 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import delete, update
-
 from handlers.context import Context
+from handlers.media import store_analysis
 from processing.clip import VideoResult, analyze_clip
-from storage.models import Face, Media
+from storage.models import Face
 
 ORIGINAL = "original"
 
@@ -30,55 +29,41 @@ async def process_video(ctx: Context, *, media_id: uuid.UUID, bucket: str) -> No
 
 
 async def store_video_result(ctx: Context, *, media_id: uuid.UUID, bucket: str, result: VideoResult) -> None:
-    for name, data in result.renditions.items():
-        await ctx.store.put_bytes(
-            bucket=bucket, key=f"{media_id}/{name}", data=data, content_type="image/jpeg"
-        )
-    faces: list[Face] = []
-    for ordinal, appearance in enumerate(result.appearances, start=1):
-        face_id = uuid.uuid4()
-        crop_key = f"{media_id}/{face_id}.jpg"
-        await ctx.store.put_bytes(
-            bucket=ctx.settings.bucket_faces,
-            key=crop_key,
-            data=appearance.crop_jpeg,
-            content_type="image/jpeg",
-        )
-        faces.append(
-            Face(
-                id=face_id,
-                media_id=media_id,
-                ordinal=ordinal,
-                box=list(appearance.box),
-                score=1.0,
-                quality=appearance.quality,
-                embedding=list(appearance.embedding),
-                crop_key=crop_key,
-                segments=[[a, b] for a, b in appearance.segments],
+    await store_analysis(
+        ctx,
+        media_id=media_id,
+        bucket=bucket,
+        renditions=result.renditions,
+        faces=[
+            (
+                Face(
+                    media_id=media_id,
+                    ordinal=ordinal,
+                    box=list(appearance.box),
+                    score=1.0,
+                    quality=appearance.quality,
+                    embedding=list(appearance.embedding),
+                    segments=[[a, b] for a, b in appearance.segments],
+                ),
+                appearance.crop_jpeg,
             )
-        )
-    async with ctx.db.session() as session:
-        await session.execute(delete(Face).where(Face.media_id == media_id))
-        session.add_all(faces)
-        await session.execute(
-            update(Media)
-            .where(Media.id == media_id)
-            .values(
-                width=result.width,
-                height=result.height,
-                duration_s=result.duration_s,
-                info={
-                    "codec": result.codec,
-                    "fps": result.fps,
-                    "rotation": result.rotation,
-                    "has_audio": result.has_audio,
-                    "sampled_frames": result.sampled_frames,
-                    "detections": result.detections,
-                    "tracks": result.tracks,
-                },
-            )
-        )
-    ctx.metrics.faces.inc(len(faces))
+            for ordinal, appearance in enumerate(result.appearances, start=1)
+        ],
+        media={
+            "width": result.width,
+            "height": result.height,
+            "duration_s": result.duration_s,
+            "info": {
+                "codec": result.codec,
+                "fps": result.fps,
+                "rotation": result.rotation,
+                "has_audio": result.has_audio,
+                "sampled_frames": result.sampled_frames,
+                "detections": result.detections,
+                "tracks": result.tracks,
+            },
+        },
+    )
 
 
 JOBS: dict[str, Any] = {}

@@ -7,13 +7,13 @@ import io
 import uuid
 
 from PIL import Image
-from sqlalchemy import select
 
 from handlers.context import Context
 from handlers.ports import FaceView, MediaView, PersonView
 from processing.faces import Box
 from processing.images import BoxLike, annotate
 from processing.sheet import contact_sheet
+from storage.faces import faces_with_people
 from storage.models import Face, FaceState, Media, MediaKind, Person
 from storage.objects import ObjectMissing
 
@@ -43,14 +43,7 @@ async def media_view(ctx: Context, media_id: uuid.UUID, *, with_image: bool = Tr
         media = await session.get(Media, media_id)
         if media is None:
             return None
-        rows = (
-            await session.execute(
-                select(Face, Person)
-                .outerjoin(Person, Person.id == Face.person_id)
-                .where(Face.media_id == media_id)
-                .order_by(Face.ordinal)
-            )
-        ).all()
+        rows = await faces_with_people(session, media_id=media_id)
     limit = threshold(ctx)
     faces = tuple(
         FaceView(

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.models import Face, FaceState
+from storage.models import Face, FaceState, Person
 
 # How many graph candidates HNSW keeps while searching; higher = better recall, slower.
 EF_SEARCH = 64
@@ -71,3 +71,16 @@ def _neighbour(row: object) -> Neighbour:
         state=row.state,  # type: ignore[attr-defined]
         distance=float(row.distance),  # type: ignore[attr-defined]
     )
+
+
+async def faces_with_people(
+    session: AsyncSession, *, media_id: uuid.UUID
+) -> list[tuple[Face, Person | None]]:
+    """A media's faces in number order, each with the person it is suggested or confirmed as."""
+    rows = await session.execute(
+        select(Face, Person)
+        .outerjoin(Person, Person.id == Face.person_id)
+        .where(Face.media_id == media_id)
+        .order_by(Face.ordinal)
+    )
+    return [(face, person) for face, person in rows.all()]

@@ -96,11 +96,21 @@ class Media(Base):
     processed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     approved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     approved_by: Mapped[str | None] = mapped_column(String(64))
+    # Search index, kept by the triggers on sightings (migration 0002); never written by the application:
+    # "<platform>:<channel_id>" of every sighting, and every sighting's text and file name (lower-cased).
+    seen_in: Mapped[list[str]] = mapped_column(
+        ARRAY(Text), server_default=text("'{}'::text[]"), nullable=False, deferred=True
+    )
+    search_text: Mapped[str] = mapped_column(Text, server_default=text("''"), nullable=False, deferred=True)
 
     sightings: Mapped[list[Sighting]] = relationship(back_populates="media", cascade="all, delete-orphan")
     faces: Mapped[list[Face]] = relationship(back_populates="media", cascade="all, delete-orphan")
 
-    __table_args__ = (Index("ix_media_created_at", "created_at"), Index("ix_media_status", "status"))
+    __table_args__ = (
+        Index("ix_media_created_at", "created_at"),
+        Index("ix_media_status", "status"),
+        Index("ix_media_seen_in", "seen_in", postgresql_using="gin"),
+    )
 
 
 class Sighting(Base):
@@ -164,6 +174,7 @@ class Face(Base):
     __table_args__ = (
         CheckConstraint("state = 'unknown' OR person_id IS NOT NULL", name="ck_faces_person_when_named"),
         Index("ix_faces_media", "media_id"),
+        Index("ix_faces_media_open", "media_id", postgresql_where=text("state <> 'confirmed'")),
         Index("ix_faces_person", "person_id", "state"),
         Index("ix_faces_cluster", "cluster_id"),
         Index(

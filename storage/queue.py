@@ -71,12 +71,16 @@ class JobQueue:
 
         self.app.task(name=name, pass_context=True, retry=_Backoff(max_attempts=max_attempts))(run)
 
-    async def defer(self, name: str, *, queueing_lock: str | None = None, **kwargs: Any) -> int | None:
-        """Enqueue a job; with a queueing lock, a job already waiting under it makes this a no-op."""
+    async def defer(
+        self, name: str, *, queueing_lock: str | None = None, lock: str | None = None, **kwargs: Any
+    ) -> int | None:
+        """Enqueue a job. With a queueing lock, a job already waiting under it makes this a no-op;
+        jobs sharing a lock run one at a time, in order."""
         if name not in self._names:
             raise ValueError(f"no job named {name!r}")
         try:
-            return await self.app.configure_task(name, queueing_lock=queueing_lock).defer_async(**kwargs)
+            task = self.app.configure_task(name, queueing_lock=queueing_lock, lock=lock)
+            return await task.defer_async(**kwargs)
         except pexc.AlreadyEnqueued:
             return None
 

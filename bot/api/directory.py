@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import time
-from typing import Any
 
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.slack.members import is_workspace_admin, member_channels
 
 TTL = 60.0
 
@@ -26,19 +27,8 @@ class ChatDirectory:
         cached = self._channels.get(user_id)
         if cached and time.monotonic() - cached[0] < self.ttl:
             return cached[1]
-        channels: dict[str, str] = {}
-        cursor: str | None = None
         try:
-            while True:
-                page = await self.slack.users_conversations(
-                    user=user_id, types="public_channel,private_channel,mpim,im", limit=200, cursor=cursor
-                )
-                conversations: list[dict[str, Any]] = page.get("channels", [])
-                for conv in conversations:
-                    channels[str(conv["id"])] = str(conv.get("name") or conv.get("user") or conv["id"])
-                cursor = (page.get("response_metadata") or {}).get("next_cursor") or None
-                if not cursor:
-                    break
+            channels = await member_channels(self.slack, user_id)
         except SlackApiError:
             channels = {}  # an unknown or deactivated user sees nothing
         self._channels[user_id] = (time.monotonic(), channels)
@@ -51,9 +41,7 @@ class ChatDirectory:
         if cached and time.monotonic() - cached[0] < self.ttl:
             return cached[1]
         try:
-            info = await self.slack.users_info(user=user_id)
-            user = info.get("user") or {}
-            admin = bool(user.get("is_admin") or user.get("is_owner") or user.get("is_primary_owner"))
+            admin = await is_workspace_admin(self.slack, user_id)
         except SlackApiError:
             admin = False
         self._admins[user_id] = (time.monotonic(), admin)

@@ -14,6 +14,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.slack import render
+from bot.slack.members import is_workspace_admin, member_channels
 from handlers import approval, home, roles, search, tagging, tokens
 from handlers.context import Context
 from handlers.ports import Actor
@@ -42,28 +43,15 @@ class Viewers:
 
     async def platform_admin(self, user_id: str) -> bool:
         try:
-            info = await self.client.users_info(user=user_id)
+            return await is_workspace_admin(self.client, user_id)
         except SlackApiError:
             return False
-        user = info.get("user") or {}
-        return bool(user.get("is_admin") or user.get("is_owner") or user.get("is_primary_owner"))
 
     async def get(self, user_id: str) -> search.Viewer:
         cached = self._cache.get(user_id)
         if cached and time.monotonic() - cached[0] < VIEWER_TTL:
             return cached[1]
-        channels: dict[str, str] = {}
-        cursor: str | None = None
-        while True:
-            page = await self.client.users_conversations(
-                user=user_id, types="public_channel,private_channel,mpim,im", limit=200, cursor=cursor
-            )
-            conversations: list[dict[str, Any]] = page.get("channels", [])
-            for conv in conversations:
-                channels[str(conv["id"])] = str(conv.get("name") or conv.get("user") or conv["id"])
-            cursor = (page.get("response_metadata") or {}).get("next_cursor") or None
-            if not cursor:
-                break
+        channels = await member_channels(self.client, user_id)
         actor = Actor("slack", user_id)
         viewer = search.Viewer(
             platform="slack",
