@@ -2,22 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
-import io
 import uuid
-
-from PIL import Image
 
 from handlers.context import Context
 from handlers.ports import FaceView, MediaView, PersonView
-from processing.faces import Box
-from processing.images import BoxLike, annotate
-from processing.sheet import contact_sheet
 from storage.faces import faces_with_people
-from storage.models import Face, FaceState, Media, MediaKind, Person
+from storage.models import FaceState, Media, MediaKind, Person
 from storage.objects import ObjectMissing
 
-DESKTOP = "desktop.jpg"
+FACES = "faces.jpg"
 
 
 def person_view(person: Person) -> PersonView:
@@ -57,7 +50,7 @@ async def media_view(ctx: Context, media_id: uuid.UUID, *, with_image: bool = Tr
         )
         for face, person in rows
     )
-    image = await _annotated(ctx, media, [face for face, _ in rows]) if with_image and rows else None
+    image = await _annotated(ctx, media) if with_image and rows else None
     return MediaView(
         id=media.id,
         kind=media.kind.value if media.kind else MediaKind.photo.value,
@@ -69,26 +62,11 @@ async def media_view(ctx: Context, media_id: uuid.UUID, *, with_image: bool = Tr
     )
 
 
-async def _annotated(ctx: Context, media: Media, faces: list[Face]) -> bytes | None:
-    """The photo with numbered boxes; for a video, the numbered best crops side by side."""
-    bucket = media.bucket or ctx.settings.bucket_pending
+async def _annotated(ctx: Context, media: Media) -> bytes | None:
+    """The picture with a number on each face, made once by processing (`faces.jpg`)."""
     try:
-        if media.kind == MediaKind.video:
-            crops = [
-                await ctx.store.get_bytes(bucket=ctx.settings.bucket_faces, key=f.crop_key)
-                for f in faces
-                if f.crop_key
-            ]
-            return await asyncio.to_thread(contact_sheet, crops=crops, labels=[str(f.ordinal) for f in faces])
-        desktop = await ctx.store.get_bytes(bucket=bucket, key=f"{media.id}/{DESKTOP}")
+        return await ctx.store.get_bytes(
+            bucket=media.bucket or ctx.settings.bucket_pending, key=f"{media.id}/{FACES}"
+        )
     except ObjectMissing:
         return None
-    return await asyncio.to_thread(_draw, desktop, media.width or 0, faces)
-
-
-def _draw(desktop: bytes, full_width: int, faces: list[Face]) -> bytes:
-    with Image.open(io.BytesIO(desktop)) as im:
-        image = im.convert("RGB")
-    factor = image.width / full_width if full_width else 1.0
-    boxes: list[tuple[BoxLike, str]] = [(Box(*face.box).scaled(factor), str(face.ordinal)) for face in faces]
-    return annotate(image=image, boxes_with_labels=boxes)

@@ -5,8 +5,12 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 
+from PIL import Image
+
 from processing.faces import DlibEngine, FaceEngine
 from processing.images import encode_jpeg, fit_within, renditions
+from processing.photo import FACES_NAME
+from processing.sheet import contact_sheet
 from processing.video import analyze_video
 
 # Frames are sampled and scanned at 1600 px (no resize between decoder and detector). HOG finds faces
@@ -72,9 +76,19 @@ def analyze_clip(path: str, *, max_seconds: float, face_engine: FaceEngine | Non
         fps=info.fps,
         rotation=info.rotation,
         has_audio=info.has_audio,
-        renditions=renditions(image=analysis.poster),
+        renditions=_pictures(analysis.poster, appearances),
         appearances=appearances,
         sampled_frames=analysis.sampled_frames,
         detections=analysis.detections,
         tracks=analysis.tracks,
     )
+
+
+def _pictures(poster: Image.Image, appearances: tuple[AppearanceResult, ...]) -> dict[str, bytes]:
+    """Poster renditions, and the numbered crops side by side as the chat replies show them."""
+    pictures = renditions(image=poster)
+    if appearances:
+        pictures[FACES_NAME] = contact_sheet(
+            crops=[a.crop_jpeg for a in appearances], labels=[str(i) for i in range(1, len(appearances) + 1)]
+        )
+    return pictures

@@ -7,7 +7,9 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from processing.faces import Box, DlibEngine, FaceEngine
-from processing.images import DESKTOP_LONG_EDGE, decode, face_crop_jpeg, fit_within, renditions
+from processing.images import DESKTOP_LONG_EDGE, annotate, decode, face_crop_jpeg, fit_within, renditions
+
+FACES_NAME = "faces.jpg"  # the picture with a number on each face, as the chat replies show it
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +58,12 @@ def analyze_photo(path: str, face_engine: FaceEngine | None = None) -> PhotoResu
                 crop_jpeg=face_crop_jpeg(image=working, box=face.box),
             )
         )
+    pictures = renditions(image=working)
+    if faces:
+        ordered = sorted(faces, key=lambda f: (f.box.left, f.box.top))
+        pictures[FACES_NAME] = annotate(
+            image=working, boxes_with_labels=[(f.box, str(i)) for i, f in enumerate(ordered, start=1)]
+        )
     camera = " ".join(part for part in (info.camera_make, info.camera_model) if part) or None
     return PhotoResult(
         mime=info.media_type.mime,
@@ -63,7 +71,7 @@ def analyze_photo(path: str, face_engine: FaceEngine | None = None) -> PhotoResu
         height=info.height,
         taken_at=info.taken_at,
         camera=camera,
-        renditions=renditions(image=working),
+        renditions=pictures,
         faces=tuple(results),
     )
 
