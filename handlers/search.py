@@ -159,10 +159,11 @@ def build_filter(query: Query, viewer: Viewer) -> tuple[ColumnElement[bool], lis
         clauses.append(when < datetime.combine(query.end, time.min, tzinfo=UTC))
     if query.media_type is not None:
         clauses.append(Media.kind == MediaKind(str(query.media_type)))
-    if query.has_faces:
-        clauses.append(exists().where(Face.media_id == Media.id))
-    if query.has_unknown:  # ix_faces_media_open
-        clauses.append(exists().where(Face.media_id == Media.id, Face.state != FaceState.confirmed))
+    # counters on the media row, kept by the triggers on faces (migration 0003)
+    if query.has_faces:  # any face
+        clauses.append(Media.face_count > 0)
+    if query.has_unknown:  # a face whose state is not confirmed
+        clauses.append(Media.unknown_faces > 0)
     return and_(true(), *clauses), notes
 
 

@@ -102,6 +102,12 @@ class Media(Base):
         ARRAY(Text), server_default=text("'{}'::text[]"), nullable=False, deferred=True
     )
     search_text: Mapped[str] = mapped_column(Text, server_default=text("''"), nullable=False, deferred=True)
+    # Face counters, kept by the triggers on faces (migration 0003); never written by the application:
+    # all faces of the media (has:faces), and those whose state is not confirmed (has:unknown).
+    face_count: Mapped[int] = mapped_column(Integer, server_default=text("0"), nullable=False, deferred=True)
+    unknown_faces: Mapped[int] = mapped_column(
+        Integer, server_default=text("0"), nullable=False, deferred=True
+    )
 
     sightings: Mapped[list[Sighting]] = relationship(back_populates="media", cascade="all, delete-orphan")
     faces: Mapped[list[Face]] = relationship(back_populates="media", cascade="all, delete-orphan")

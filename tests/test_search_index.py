@@ -8,6 +8,7 @@ original joins over sightings selected (visibility, pending, in:, words).
 from __future__ import annotations
 
 import dataclasses
+import io
 import random
 import uuid
 from collections.abc import AsyncIterator
@@ -183,6 +184,151 @@ async def test_copy_fills_the_index(engine: AsyncEngine) -> None:
     await assert_index_matches(engine)
 
 
+# ------------------------------------------------------------------------------ face counters (0003)
+
+
+def face_row(
+    media_id: uuid.UUID,
+    ordinal: int,
+    state: FaceState = FaceState.unknown,
+    person_id: uuid.UUID | None = None,
+) -> dict[str, Any]:
+    return {
+        "id": uuid.uuid4(),
+        "media_id": media_id,
+        "ordinal": ordinal,
+        "box": [0, 0, 1, 1],
+        "score": 0.9,
+        "quality": 0.5,
+        "embedding": [0.1] * EMBEDDING_DIM,
+        "state": state,
+        "person_id": person_id,
+    }
+
+
+async def counters_of(engine: AsyncEngine) -> dict[uuid.UUID, tuple[int, int]]:
+    async with engine.connect() as conn:
+        rows = await conn.execute(select(Media.id, Media.face_count, Media.unknown_faces))
+        return {mid: (count, unknown) for mid, count, unknown in rows}
+
+
+async def expected_counters(engine: AsyncEngine) -> dict[uuid.UUID, tuple[int, int]]:
+    """What the faces say, counted in Python."""
+    async with engine.connect() as conn:
+        media = [m for (m,) in await conn.execute(select(Media.id))]
+        faces = (await conn.execute(select(Face.media_id, Face.state))).all()
+    out = {m: [0, 0] for m in media}
+    for media_id, state in faces:
+        out[media_id][0] += 1
+        out[media_id][1] += state != FaceState.confirmed
+    return {m: (c[0], c[1]) for m, c in out.items()}
+
+
+async def assert_counters_match(engine: AsyncEngine) -> None:
+    assert await counters_of(engine) == await expected_counters(engine)
+
+
+async def test_faces_insert_confirm_reject_relink_delete_keep_the_counters(engine: AsyncEngine) -> None:
+    a, b, c = media_row(), media_row(), media_row()
+    person = uuid.uuid4()
+    fa = [face_row(a["id"], i) for i in range(3)]
+    fb = [
+        face_row(b["id"], 0, FaceState.confirmed, person),
+        face_row(b["id"], 1, FaceState.suggested, person),
+    ]
+    async with engine.begin() as conn:
+        await conn.execute(insert(Person), [{"id": person, "display_name": "P"}])
+        await conn.execute(insert(Media), [a, b, c])
+        assert (await conn.execute(select(Media.face_count, Media.unknown_faces))).all() == [(0, 0)] * 3
+        await conn.execute(insert(Face), [*fa, *fb])  # one statement, several media
+    counters = await counters_of(engine)
+    assert counters[a["id"]] == (3, 3)
+    assert counters[b["id"]] == (2, 1)
+    assert counters[c["id"]] == (0, 0)
+
+    async with engine.begin() as conn:  # confirm one face of a, and b's suggestion
+        await conn.execute(
+            update(Face)
+            .where(Face.id.in_([fa[0]["id"], fb[1]["id"]]))
+            .values(state=FaceState.confirmed, person_id=person)
+        )
+    counters = await counters_of(engine)
+    assert counters[a["id"]] == (3, 2)
+    assert counters[b["id"]] == (2, 0)
+
+    async with engine.begin() as conn:  # reject: back to unknown; suggest another
+        await conn.execute(
+            update(Face).where(Face.id == fb[0]["id"]).values(state=FaceState.unknown, person_id=None)
+        )
+        await conn.execute(
+            update(Face).where(Face.id == fa[1]["id"]).values(state=FaceState.suggested, person_id=person)
+        )
+    counters = await counters_of(engine)
+    assert counters[a["id"]] == (3, 2)  # suggested is still not confirmed
+    assert counters[b["id"]] == (2, 1)
+    await assert_counters_match(engine)
+
+    async with engine.begin() as conn:  # move a face to another media
+        await conn.execute(update(Face).where(Face.id == fa[2]["id"]).values(media_id=c["id"]))
+    counters = await counters_of(engine)
+    assert counters[a["id"]] == (2, 1)
+    assert counters[c["id"]] == (1, 1)
+
+    xmin: Select[uuid.UUID, str] = select(Media.id, literal_column("xmin::text").label("xmin"))
+    async with engine.begin() as conn:  # unrelated columns: the media rows are not rewritten
+        before = {(r.id, r.xmin) for r in await conn.execute(xmin)}
+        await conn.execute(update(Face).values(quality=0.7, crop_key="k"))
+    async with engine.connect() as conn:
+        assert {(r.id, r.xmin) for r in await conn.execute(xmin)} == before
+
+    async with engine.begin() as conn:
+        await conn.execute(delete(Face).where(Face.id.in_([fa[0]["id"], fa[1]["id"]])))
+    counters = await counters_of(engine)
+    assert counters[a["id"]] == (0, 0)
+    async with engine.begin() as conn:  # deleting media cascades to its faces: no error
+        await conn.execute(delete(Media).where(Media.id == b["id"]))
+        await conn.execute(delete(Person).where(Person.id == person))  # person_id SET NULL: unchanged
+    await assert_counters_match(engine)
+    assert set(await counters_of(engine)) == {a["id"], c["id"]}
+
+
+async def test_copy_fills_the_counters(engine: AsyncEngine) -> None:
+    m, person = media_row(), uuid.uuid4()
+    async with engine.begin() as conn:
+        await conn.execute(insert(Media), [m])
+        await conn.execute(insert(Person), [{"id": person, "display_name": "P"}])
+    vector = "[" + ",".join(["0.1"] * EMBEDDING_DIM) + "]"
+    rows = [
+        (uuid.uuid4(), m["id"], 0, "unknown", ""),
+        (uuid.uuid4(), m["id"], 1, "suggested", person),
+        (uuid.uuid4(), m["id"], 2, "confirmed", person),
+    ]
+    csv = "".join(
+        f'{fid},{mid},{i},"{{0,0,1,1}}",0.9,0.5,"{vector}",{st},{pid}\n' for fid, mid, i, st, pid in rows
+    )
+    async with engine.connect() as conn:
+        raw = await conn.get_raw_connection()
+        driver: Any = raw.driver_connection
+        await driver.copy_to_table(
+            "faces",
+            source=io.BytesIO(csv.encode()),
+            columns=[
+                "id",
+                "media_id",
+                "ordinal",
+                "box",
+                "score",
+                "quality",
+                "embedding",
+                "state",
+                "person_id",
+            ],
+            format="csv",
+        )
+    assert (await counters_of(engine))[m["id"]] == (3, 2)
+    await assert_counters_match(engine)
+
+
 # -------------------------------------------------------------------------- semantics vs the old joins
 
 
@@ -293,7 +439,18 @@ async def test_build_filter_selects_what_the_joins_selected(engine: AsyncEngine)
             await conn.execute(
                 update(Sighting).where(Sighting.id == s["id"]).values(media_id=rng.choice(media)["id"])
             )
+        # confirm, reject and delete some faces afterwards, like the review flow does
+        for f in faces[::5]:
+            await conn.execute(
+                update(Face).where(Face.id == f["id"]).values(state=FaceState.confirmed, person_id=person)
+            )
+        for f in faces[1::5]:
+            await conn.execute(
+                update(Face).where(Face.id == f["id"]).values(state=FaceState.unknown, person_id=None)
+            )
+        await conn.execute(delete(Face).where(Face.id.in_([f["id"] for f in faces[2::9]])))
     await assert_index_matches(engine)
+    await assert_counters_match(engine)
 
     viewers = [
         Viewer("slack", "U1", {c: f"name-{c}" for c in channels[:3]}),

@@ -269,3 +269,32 @@ async def test_admins_manage_api_tokens_from_slack(settings: Settings) -> None:
             assert "revoked" in answer["text"]
             async with http.get(f"{s.app.url}/api/v1/media") as response:
                 assert response.status == 401
+
+
+async def test_rejecting_asks_why_and_tells_the_uploader(settings: Settings) -> None:
+    async with slack_scenario(settings) as s:
+        admin = s.slack.add_user("admin", is_admin=True)
+        alice = s.slack.add_user("alice")
+        channel = s.slack.add_channel("photos", members=[admin.id, alice.id])
+        message = await s.share(channel.id, alice.id, [("p.jpg", face_photo(PHOTOS[3]))])
+        await s.app.idle()
+        ctx = s.app.ctx
+        async with ctx.db.session() as session:
+            media_id = (await session.execute(select(Media.id))).scalar_one()
+        assert (await s.send(s.slack.payloads.app_home_opened(admin))).status == 200
+        home = s.slack.home_view(admin.id)
+        assert home is not None
+        click = s.slack.payloads.block_actions(admin, "media_reject", view=home["id"])
+        assert (await s.send(click)).status == 200
+        modal = s.slack.calls("views.open")[-1].response["view"]
+        submit = s.slack.payloads.view_submission(
+            admin, modal["id"], {"reason": {"reason_input": "not work related"}}
+        )
+        assert (await s.send(submit)).status == 200
+        await s.app.idle()
+        notes = [m.text for m in s.replies(message)]
+        assert any("not work related" in text for text in notes), notes
+        async with ctx.db.session() as session:
+            assert (await session.execute(select(Media.id))).first() is None
+        for bucket in ctx.settings.buckets:
+            assert await ctx.store.list_keys(bucket=bucket, prefix=f"{media_id}/") == []

@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 Body = dict[str, Any]
 
 VIEWER_TTL = 60.0
+NOT_A_MODERATOR = "Only admins and this channel's moderators can approve or reject media."
 _LINK = re.compile(r"/archives/(?P<channel>[A-Z0-9]+)/p(?P<ts>\d{16})(?:\?thread_ts=(?P<thread>[\d.]+))?")
 _CHANNEL = re.compile(r"^<#(?P<id>[A-Z0-9]+)(?:\|[^>]*)?>$")
 _USER = re.compile(r"^<@(?P<id>[A-Z0-9]+)(?:\|[^>]*)?>$")
@@ -234,35 +235,56 @@ def register_commands(door: SlackDoor, ctx: Context) -> None:
         if event.get("tab", "home") == "home":
             await publish_home(str(event.get("user")))
 
-    async def moderate(body: Body, action: Body, verb: str) -> str:
-        user_id = str(body["user"]["id"])
-        media_id = uuid.UUID(str(action.get("value")))
+    async def may_moderate(user_id: str, media_id: uuid.UUID) -> bool:
         channels = await approval.channels_of(ctx, media_id=media_id, platform="slack")
-        allowed = await roles.can_moderate(
+        return await roles.can_moderate(
             ctx,
             Actor("slack", user_id),
             channel_ids=channels,
             platform_admin=await viewers.platform_admin(user_id),
         )
-        if not allowed:
-            return "Only admins and this channel's moderators can approve or reject media."
-        if verb == "approve":
-            await ctx.queue.defer(
-                "approve", queueing_lock=f"approve:{media_id}", media_id=str(media_id), actor_id=user_id
-            )
-            return "Approved."
-        await approval.reject(ctx, media_id=media_id, actor_id=user_id, reason="")
-        return "Rejected and removed."
 
     @bolt.action("media_approve")
     async def on_approve(ack: AsyncAck, body: Body, action: Body, client: AsyncWebClient) -> None:
         await ack()
-        await _moderation_reply(body, await moderate(body, action, "approve"), client)
+        user_id = str(body["user"]["id"])
+        media_id = uuid.UUID(str(action.get("value")))
+        if not await may_moderate(user_id, media_id):
+            await _moderation_reply(body, NOT_A_MODERATOR, client)
+            return
+        await ctx.queue.defer(
+            "approve", queueing_lock=f"approve:{media_id}", media_id=str(media_id), actor_id=user_id
+        )
+        await _moderation_reply(body, "Approved.", client)
 
     @bolt.action("media_reject")
     async def on_reject_media(ack: AsyncAck, body: Body, action: Body, client: AsyncWebClient) -> None:
+        """Ask why first: the person who shared it is told the reason."""
         await ack()
-        await _moderation_reply(body, await moderate(body, action, "reject"), client)
+        user_id = str(body["user"]["id"])
+        media_id = uuid.UUID(str(action.get("value")))
+        if not await may_moderate(user_id, media_id):
+            await _moderation_reply(body, NOT_A_MODERATOR, client)
+            return
+        await client.views_open(trigger_id=body["trigger_id"], view=render.reject_modal(media_id))
+
+    @bolt.view("media_reject")
+    async def on_reject_submit(ack: AsyncAck, body: Body, view: Body, client: AsyncWebClient) -> None:
+        reason = str(
+            view.get("state", {}).get("values", {}).get("reason", {}).get("reason_input", {}).get("value")
+            or ""
+        ).strip()
+        await ack()
+        user_id = str(body["user"]["id"])
+        media_id = uuid.UUID(str(view.get("private_metadata")))
+        if not await may_moderate(user_id, media_id):
+            await _moderation_reply(body, NOT_A_MODERATOR, client)
+            return
+        try:
+            await approval.reject(ctx, media_id=media_id, actor_id=user_id, reason=reason)
+        except approval.ApprovalError as exc:
+            await client.chat_postMessage(channel=user_id, text=str(exc))
+        await publish_home(user_id)
 
     async def _moderation_reply(body: Body, outcome: str, client: AsyncWebClient) -> None:
         user_id = str(body["user"]["id"])

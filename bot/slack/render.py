@@ -190,3 +190,23 @@ def tag_modal(media_ids: list[uuid.UUID]) -> Block:
             }
         ],
     }
+
+
+def reject_modal(media_id: uuid.UUID) -> Block:
+    return {
+        "type": "modal",
+        "callback_id": "media_reject",
+        "private_metadata": str(media_id),
+        "title": {"type": "plain_text", "text": "Reject this media"},
+        "submit": {"type": "plain_text", "text": "Reject"},
+        "close": {"type": "plain_text", "text": "Cancel"},
+        "blocks": [
+            {
+                "type": "input",
+                "block_id": "reason",
+                "optional": True,
+                "label": {"type": "plain_text", "text": "Why? (sent to the person who shared it)"},
+                "element": {"type": "plain_text_input", "action_id": "reason_input", "multiline": True},
+            }
+        ],
+    }
