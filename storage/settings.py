@@ -45,7 +45,6 @@ class Settings(BaseSettings):
     max_video_seconds: float = Field(3 * 3600, alias="FACETAG_MAX_VIDEO_SECONDS", gt=0)
     admins: str = Field("", alias="FACETAG_ADMINS")
     worker_concurrency: int = Field(2, alias="FACETAG_WORKER_CONCURRENCY", ge=1)
-    face_engine: str = Field("dlib", alias="FACETAG_FACE_ENGINE")
     match_threshold: float | None = Field(None, alias="FACETAG_MATCH_THRESHOLD")
 
     slack_bot_token: SecretStr | None = Field(None, alias="SLACK_BOT_TOKEN")
