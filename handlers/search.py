@@ -6,9 +6,22 @@ import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, time
+from datetime import UTC, datetime, time, timedelta
 
-from sqlalchemy import ColumnElement, Select, Text, and_, exists, false, func, literal, or_, select, true
+from sqlalchemy import (
+    ColumnElement,
+    Interval,
+    Select,
+    Text,
+    and_,
+    exists,
+    false,
+    func,
+    literal,
+    or_,
+    select,
+    true,
+)
 from sqlalchemy.dialects.postgresql import ARRAY
 
 from handlers.context import Context
@@ -17,6 +30,8 @@ from storage.models import Face, FaceState, Media, MediaKind, MediaStatus, Perso
 from storage.people import identity_column
 
 PAGE = 10
+# Fewer matches than this: the page is sorted from the matches rather than read off ix_media_created_at.
+SORT_MATCHES_BELOW = 200
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,12 +203,18 @@ async def search(
                 and_(Media.created_at == position.sort_at, Media.id < after_id),
             )
         )
-    page = page.order_by(Media.created_at.desc(), Media.id.desc()).limit(limit + 1)
     async with ctx.db.session() as session:
-        media = list((await session.execute(page)).scalars())
         total = int(
             (await session.execute(select(func.count()).select_from(Media).where(where))).scalar_one()
         )
+        # Newest first. Walking ix_media_created_at backwards until `limit + 1` rows pass the filter is
+        # fast when many media match, but reads most of the index when few do (a rare word, a person
+        # nobody is tagged as): then sort the matches instead; the same order, a key the index cannot serve.
+        newest: ColumnElement[datetime] = Media.created_at.expression
+        if total <= SORT_MATCHES_BELOW:
+            newest = Media.created_at + literal(timedelta(0), Interval())
+        page = page.order_by(newest.desc(), Media.id.desc()).limit(limit + 1)
+        media = list((await session.execute(page)).scalars()) if total else []
         more = len(media) > limit
         media = media[:limit]
         results = await _describe(ctx, session, media, viewer)
