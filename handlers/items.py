@@ -12,7 +12,7 @@ from handlers.approval import remove_objects
 from handlers.context import Context
 from handlers.ports import PersonView
 from handlers.recognition import threshold
-from handlers.search import Viewer
+from handlers.search import Viewer, presign
 from handlers.tagging import can_see
 from handlers.views import confidence, person_view
 from processing.images import DESKTOP_NAME, THUMB_NAME
@@ -117,8 +117,6 @@ async def media_detail(ctx: Context, *, media_id: uuid.UUID, viewer: Viewer) -> 
         for s in sightings
         if s.channel_id in viewer.channels or s.user_id == viewer.user_id
     )
-    bucket = media.bucket or ctx.settings.bucket_pending
-    ttl = ctx.settings.presign_ttl_seconds
     rendered = media.processed_at is not None
     stored = media.status.value not in ("receiving", "failed")
     return MediaDetail(
@@ -141,17 +139,9 @@ async def media_detail(ctx: Context, *, media_id: uuid.UUID, viewer: Viewer) -> 
         faces=faces,
         tags=tags,
         shares=shares,
-        thumb_url=await ctx.store.presign_get(bucket=bucket, key=f"{media.id}/{THUMB_NAME}", ttl=ttl)
-        if rendered
-        else None,
-        desktop_url=await ctx.store.presign_get(bucket=bucket, key=f"{media.id}/{DESKTOP_NAME}", ttl=ttl)
-        if rendered
-        else None,
-        original_url=await ctx.store.presign_get(
-            bucket=bucket, key=f"{media.id}/original", ttl=ttl, filename=media.filename
-        )
-        if stored
-        else None,
+        thumb_url=await presign(ctx, media, THUMB_NAME) if rendered else None,
+        desktop_url=await presign(ctx, media, DESKTOP_NAME) if rendered else None,
+        original_url=await presign(ctx, media, "original", filename=media.filename) if stored else None,
     )
 
 

@@ -12,6 +12,7 @@ import logging
 import tempfile
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -287,12 +288,19 @@ async def process(ctx: Context, job: JobInfo, *, media_id: str) -> None:
     await defer_replies(ctx, mid)
 
 
-async def _process_photo(ctx: Context, *, media_id: uuid.UUID, bucket: str) -> None:
+@asynccontextmanager
+async def original_file(ctx: Context, *, media_id: uuid.UUID, bucket: str) -> AsyncIterator[Path]:
+    """The original streamed to a temporary file on disk (never into memory), deleted afterwards."""
     workdir = ctx.settings.data_dir / "tmp"
     workdir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=workdir) as tmp:
         source = Path(tmp) / ORIGINAL
         await ctx.store.download(bucket=bucket, key=original_key(media_id), path=source)
+        yield source
+
+
+async def _process_photo(ctx: Context, *, media_id: uuid.UUID, bucket: str) -> None:
+    async with original_file(ctx, media_id=media_id, bucket=bucket) as source:
         result: PhotoResult = await ctx.pixels.run(analyze_photo, str(source))
     await store_photo_result(ctx, media_id=media_id, bucket=bucket, result=result)
 

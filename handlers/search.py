@@ -26,10 +26,23 @@ from sqlalchemy.dialects.postgresql import ARRAY
 
 from handlers.context import Context
 from handlers.query import Query, QueryError, decode_cursor, encode_cursor
+from processing.images import DESKTOP_NAME, THUMB_NAME
 from storage.models import Face, FaceState, Media, MediaKind, MediaStatus, Person, Sighting, Tag
 from storage.people import identity_column
 
 PAGE = 10
+
+
+async def presign(ctx: Context, media: Media, name: str, *, filename: str | None = None) -> str:
+    """A link to one of a media's objects (`original`, a rendition), valid for PRESIGN_TTL_SECONDS."""
+    return await ctx.store.presign_get(
+        bucket=media.bucket or ctx.settings.bucket_pending,
+        key=f"{media.id}/{name}",
+        ttl=ctx.settings.presign_ttl_seconds,
+        filename=filename,
+    )
+
+
 # Fewer matches than this: the page is sorted from the matches rather than read off ix_media_created_at.
 SORT_MATCHES_BELOW = 200
 
@@ -267,10 +280,8 @@ async def _describe(ctx: Context, session: object, media: list[Media], viewer: V
     )
     for sighting in rows.scalars():
         sightings.setdefault(sighting.media_id, sighting)  # type: ignore[arg-type]
-    ttl = ctx.settings.presign_ttl_seconds
     results = []
     for m in media:
-        bucket = m.bucket or ctx.settings.bucket_pending
         s = sightings.get(m.id)
         has_renditions = m.processed_at is not None
         results.append(
@@ -288,15 +299,9 @@ async def _describe(ctx: Context, session: object, media: list[Media], viewer: V
                 people=tuple(people[m.id]),
                 unknown_faces=unknown[m.id],
                 tags=tuple(tags[m.id]),
-                thumb_url=await ctx.store.presign_get(bucket=bucket, key=f"{m.id}/thumb_h200.jpg", ttl=ttl)
-                if has_renditions
-                else None,
-                desktop_url=await ctx.store.presign_get(bucket=bucket, key=f"{m.id}/desktop.jpg", ttl=ttl)
-                if has_renditions
-                else None,
-                original_url=await ctx.store.presign_get(
-                    bucket=bucket, key=f"{m.id}/original", ttl=ttl, filename=m.filename
-                ),
+                thumb_url=await presign(ctx, m, THUMB_NAME) if has_renditions else None,
+                desktop_url=await presign(ctx, m, DESKTOP_NAME) if has_renditions else None,
+                original_url=await presign(ctx, m, "original", filename=m.filename),
                 duration_s=m.duration_s,
             )
         )

@@ -2,26 +2,17 @@
 
 from __future__ import annotations
 
-import tempfile
 import uuid
-from pathlib import Path
 from typing import Any
 
 from handlers.context import Context
-from handlers.media import store_analysis
+from handlers.media import original_file, store_analysis
 from processing.clip import VideoResult, analyze_clip
 from storage.models import Face
 
-ORIGINAL = "original"
-
 
 async def process_video(ctx: Context, *, media_id: uuid.UUID, bucket: str) -> None:
-    """The original streams to a bounded temporary file (deleted afterwards), never into memory."""
-    workdir = ctx.settings.data_dir / "tmp"
-    workdir.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=workdir) as tmp:
-        source = Path(tmp) / ORIGINAL
-        await ctx.store.download(bucket=bucket, key=f"{media_id}/{ORIGINAL}", path=source)
+    async with original_file(ctx, media_id=media_id, bucket=bucket) as source:
         result: VideoResult = await ctx.pixels.run(
             analyze_clip, str(source), max_seconds=ctx.settings.max_video_seconds
         )
