@@ -6,15 +6,19 @@ import logging
 import os
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
+from typing import assert_never
 
 from handlers.context import Context
 from handlers.jobs import register_jobs
 from handlers.metrics import Metrics
 from handlers.ports import ChatPort
+from processing.faces import DEFAULT_MATCH_THRESHOLD
 from processing.pool import PixelPool
 from storage import migrate
 from storage.db import Database, libpq_conninfo, redacted
 from storage.embedded import EmbeddedPostgres, EmbeddedS3
+from storage.faces import PgvectorMatcher
+from storage.matching import FaceMatcher
 from storage.objects import ObjectStore
 from storage.queue import JobQueue
 from storage.settings import Settings
@@ -24,6 +28,13 @@ log = logging.getLogger(__name__)
 
 class StartupError(RuntimeError):
     """facetag cannot start; the message says why in one line."""
+
+
+def face_matcher(settings: Settings) -> FaceMatcher:
+    """Where recognition looks faces up, for the configured engine (FACETAG_FACE_ENGINE)."""
+    if settings.face_engine == "dlib":
+        return PgvectorMatcher(threshold=DEFAULT_MATCH_THRESHOLD)
+    assert_never(settings.face_engine)
 
 
 @asynccontextmanager
@@ -109,6 +120,7 @@ async def running(
             store=store,
             queue=queue,
             pixels=pixels,
+            matcher=face_matcher(settings),
             chats=chats if chats is not None else {},
             metrics=Metrics(),
         )

@@ -9,6 +9,7 @@ from handlers.metrics import Metrics
 from handlers.ports import ChatPort
 from processing.pool import PixelPool
 from storage.db import Database
+from storage.matching import FaceMatcher
 from storage.objects import ObjectStore
 from storage.queue import JobQueue
 from storage.settings import Settings
@@ -21,6 +22,7 @@ class Context:
     store: ObjectStore
     queue: JobQueue
     pixels: PixelPool
+    matcher: FaceMatcher
     chats: Mapping[str, ChatPort]
     metrics: Metrics
 

@@ -6,6 +6,9 @@ Rules:
 - a person someone rejected for a face is never suggested for that face again;
 - unknown faces join the cluster of their nearest unknown neighbour, so naming one face of a
   cluster suggests that person on the others.
+
+Which faces look alike is the `FaceMatcher`'s answer (`ctx.matcher`: pgvector for the local dlib
+engine), so a hosted engine can take its place without touching these rules.
 """
 
 from __future__ import annotations
@@ -18,17 +21,15 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.context import Context
-from processing.faces import DEFAULT_MATCH_THRESHOLD
-from storage.faces import nearest_confirmed, nearest_faces
+from storage.matching import FaceMatcher
 from storage.models import Face, FaceRejection, FaceState
 
 CANDIDATES = 20
 
 
 def threshold(ctx: Context) -> float:
-    return (
-        ctx.settings.match_threshold if ctx.settings.match_threshold is not None else DEFAULT_MATCH_THRESHOLD
-    )
+    configured = ctx.settings.match_threshold
+    return configured if configured is not None else ctx.matcher.threshold
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,8 +62,8 @@ async def suggest_for_media(ctx: Context, media_id: uuid.UUID) -> None:
         candidates: list[_Candidate] = []
         for face in open_faces:
             best: dict[uuid.UUID, float] = {}
-            for n in await nearest_confirmed(
-                session, embedding=face.embedding, limit=CANDIDATES, max_distance=limit
+            for n in await ctx.matcher.nearest(
+                session, face=face, limit=CANDIDATES, max_distance=limit, confirmed_only=True
             ):
                 if n.media_id == media_id or n.person_id is None:
                     continue
@@ -84,11 +85,11 @@ async def suggest_for_media(ctx: Context, media_id: uuid.UUID) -> None:
         await session.flush()
         for face in open_faces:
             if face.cluster_id is None:
-                face.cluster_id = await _cluster_for(session, face, limit)
+                face.cluster_id = await _cluster_for(ctx.matcher, session, face, limit)
         await session.flush()
         # A cluster that contains a confirmed face speaks for its unknown members too.
         await _suggest_from_clusters(
-            session, [f for f in open_faces if f.state == FaceState.unknown], rejected, taken
+            ctx.matcher, session, [f for f in open_faces if f.state == FaceState.unknown], rejected, taken
         )
 
 
@@ -104,9 +105,9 @@ def _assign(candidates: list[_Candidate]) -> dict[uuid.UUID, _Candidate]:
     return assigned
 
 
-async def _cluster_for(session: AsyncSession, face: Face, limit: float) -> uuid.UUID:
-    for n in await nearest_faces(
-        session, embedding=face.embedding, limit=10, max_distance=limit, exclude_media=face.media_id
+async def _cluster_for(matcher: FaceMatcher, session: AsyncSession, face: Face, limit: float) -> uuid.UUID:
+    for n in await matcher.nearest(
+        session, face=face, limit=10, max_distance=limit, exclude_media=face.media_id
     ):
         if n.cluster_id is not None:
             return n.cluster_id
@@ -114,6 +115,7 @@ async def _cluster_for(session: AsyncSession, face: Face, limit: float) -> uuid.
 
 
 async def _suggest_from_clusters(
+    matcher: FaceMatcher,
     session: AsyncSession,
     faces: list[Face],
     rejected: dict[uuid.UUID, set[uuid.UUID]],
@@ -123,19 +125,19 @@ async def _suggest_from_clusters(
     for face in faces:
         if face.cluster_id is None:
             continue
-        rows = await session.execute(
-            select(Face.person_id, Face.embedding.cosine_distance(face.embedding).label("d"))
-            .where(Face.cluster_id == face.cluster_id, Face.state == FaceState.confirmed)
-            .order_by("d")
-            .limit(1)
+        members = await session.execute(
+            select(Face.id).where(Face.cluster_id == face.cluster_id, Face.state == FaceState.confirmed)
         )
-        row = rows.first()
-        if row is None or row.person_id is None:
+        closest = await matcher.nearest(
+            session, face=face, limit=1, max_distance=2.0, among=list(members.scalars())
+        )
+        if not closest or closest[0].person_id is None:
             continue
-        if row.person_id in rejected[face.id] or row.person_id in used:
+        person = closest[0].person_id
+        if person in rejected[face.id] or person in used:
             continue
-        face.state, face.person_id, face.distance = FaceState.suggested, row.person_id, float(row.d)
-        used.add(row.person_id)
+        face.state, face.person_id, face.distance = FaceState.suggested, person, closest[0].distance
+        used.add(person)
     await session.flush()
 
 
@@ -150,8 +152,8 @@ async def spread_name(ctx: Context, face_id: uuid.UUID) -> set[uuid.UUID]:
         if named is None or named.person_id is None or named.state != FaceState.confirmed:
             return changed
         person = named.person_id
-        near = await nearest_faces(
-            session, embedding=named.embedding, limit=200, max_distance=limit, exclude_media=named.media_id
+        near = await ctx.matcher.nearest(
+            session, face=named, limit=200, max_distance=limit, exclude_media=named.media_id
         )
         ids = {n.face_id for n in near if n.state == FaceState.unknown}
         if named.cluster_id is not None:

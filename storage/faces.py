@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import select, text
+from sqlalchemy import ColumnElement, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage.matching import Neighbour
 from storage.models import Face, FaceState, Person
 
 # How many graph candidates HNSW keeps while searching; higher = better recall, slower.
@@ -16,61 +17,73 @@ EF_SEARCH = 64
 
 
 @dataclass(frozen=True, slots=True)
-class Neighbour:
-    face_id: uuid.UUID
-    media_id: uuid.UUID
-    person_id: uuid.UUID | None
-    cluster_id: uuid.UUID | None
-    state: FaceState
-    distance: float
+class PgvectorMatcher:
+    """`FaceMatcher` over the faces table's embeddings (cosine distance). The HNSW indexes serve the
+    open and the confirmed-only lookups; `among` (a few ids) is exact, sorted after the fetch so that
+    the planner cannot pick an HNSW scan whose candidates miss them."""
 
+    threshold: float
+    name: str = "dlib"
 
-async def _tune(session: AsyncSession) -> None:
-    await session.execute(text(f"SET LOCAL hnsw.ef_search = {EF_SEARCH}"))
-
-
-async def nearest_confirmed(
-    session: AsyncSession, *, embedding: Sequence[float], limit: int, max_distance: float
-) -> list[Neighbour]:
-    """Closest confirmed faces (the partial HNSW index over confirmed faces serves this)."""
-    await _tune(session)
-    distance = Face.embedding.cosine_distance(list(embedding)).label("distance")
-    rows = await session.execute(
-        select(Face.id, Face.media_id, Face.person_id, Face.cluster_id, Face.state, distance)
-        .where(Face.state == FaceState.confirmed)
-        .order_by(distance)
-        .limit(limit)
-    )
-    return [_neighbour(row) for row in rows if row.distance <= max_distance]
+    async def nearest(
+        self,
+        session: AsyncSession,
+        *,
+        face: Face,
+        limit: int,
+        max_distance: float,
+        confirmed_only: bool = False,
+        exclude_media: uuid.UUID | None = None,
+        among: Collection[uuid.UUID] | None = None,
+    ) -> list[Neighbour]:
+        where = [Face.id != face.id]
+        if confirmed_only:
+            where.append(Face.state == FaceState.confirmed)
+        if exclude_media is not None:
+            where.append(Face.media_id != exclude_media)
+        if among is None:
+            return await nearest_faces(
+                session, embedding=face.embedding, limit=limit, max_distance=max_distance, where=where
+            )
+        if not among:
+            return []
+        where.append(Face.id.in_(list(among)))
+        found = await nearest_faces(
+            session, embedding=face.embedding, limit=None, max_distance=max_distance, where=where
+        )
+        return sorted(found, key=lambda n: n.distance)[:limit]
 
 
 async def nearest_faces(
     session: AsyncSession,
     *,
     embedding: Sequence[float],
-    limit: int,
+    limit: int | None,
     max_distance: float,
-    exclude_media: uuid.UUID | None = None,
+    where: Sequence[ColumnElement[bool]] = (),
 ) -> list[Neighbour]:
-    """Closest faces of any state, for clustering and for spreading a new name."""
-    await _tune(session)
+    """Closest faces to an embedding among those all `where` conditions admit, closest first
+    (`limit=None`: every admitted face, unordered)."""
     distance = Face.embedding.cosine_distance(list(embedding)).label("distance")
-    query = select(Face.id, Face.media_id, Face.person_id, Face.cluster_id, Face.state, distance)
-    if exclude_media is not None:
-        query = query.where(Face.media_id != exclude_media)
-    rows = await session.execute(query.order_by(distance).limit(limit))
-    return [_neighbour(row) for row in rows if row.distance <= max_distance]
-
-
-def _neighbour(row: object) -> Neighbour:
-    return Neighbour(
-        face_id=row.id,  # type: ignore[attr-defined]
-        media_id=row.media_id,  # type: ignore[attr-defined]
-        person_id=row.person_id,  # type: ignore[attr-defined]
-        cluster_id=row.cluster_id,  # type: ignore[attr-defined]
-        state=row.state,  # type: ignore[attr-defined]
-        distance=float(row.distance),  # type: ignore[attr-defined]
+    query = select(Face.id, Face.media_id, Face.person_id, Face.cluster_id, Face.state, distance).where(
+        *where
     )
+    if limit is not None:
+        await session.execute(text(f"SET LOCAL hnsw.ef_search = {EF_SEARCH}"))
+        query = query.order_by(distance).limit(limit)
+    rows = await session.execute(query)
+    return [
+        Neighbour(
+            face_id=row.id,
+            media_id=row.media_id,
+            person_id=row.person_id,
+            cluster_id=row.cluster_id,
+            state=row.state,
+            distance=float(row.distance),
+        )
+        for row in rows
+        if row.distance <= max_distance
+    ]
 
 
 async def faces_with_people(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Self
+from typing import Literal, Self
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -45,6 +45,7 @@ class Settings(BaseSettings):
     max_video_seconds: float = Field(3 * 3600, alias="FACETAG_MAX_VIDEO_SECONDS", gt=0)
     admins: str = Field("", alias="FACETAG_ADMINS")
     worker_concurrency: int = Field(2, alias="FACETAG_WORKER_CONCURRENCY", ge=1)
+    face_engine: Literal["dlib"] = Field("dlib", alias="FACETAG_FACE_ENGINE")
     match_threshold: float | None = Field(None, alias="FACETAG_MATCH_THRESHOLD")
 
     slack_bot_token: SecretStr | None = Field(None, alias="SLACK_BOT_TOKEN")
