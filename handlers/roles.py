@@ -28,9 +28,19 @@ async def moderated_channels(ctx: Context, actor: Actor) -> frozenset[str]:
         return frozenset(rows.scalars())
 
 
-async def can_moderate(ctx: Context, actor: Actor, *, channel_ids: set[str], platform_admin: bool) -> bool:
-    """Admins moderate everything; a moderator the channels they were named for."""
+async def can_moderate(
+    ctx: Context,
+    actor: Actor,
+    *,
+    channel_ids: set[str],
+    platform_admin: bool,
+    moderates: frozenset[str] = frozenset(),
+) -> bool:
+    """Admins moderate everything; a moderator the channels they were named for, and the channels
+    the door found they moderate on the platform (`moderates`, e.g. those of a Teams team they own)."""
     if is_admin(ctx, actor, platform_admin=platform_admin):
+        return True
+    if channel_ids & moderates:
         return True
     return bool(channel_ids & await moderated_channels(ctx, actor))
 

@@ -64,8 +64,9 @@ class Settings(BaseSettings):
     teams_file_hosts: str = Field(
         "smba.trafficmanager.net,*.sharepoint.com,*.botframework.com", alias="TEAMS_FILE_HOSTS"
     )
+    microsoft_graph_url: str = Field("https://graph.microsoft.com/v1.0/", alias="MICROSOFT_GRAPH_URL")
 
-    @field_validator("slack_api_url")
+    @field_validator("slack_api_url", "microsoft_graph_url")
     @classmethod
     def _trailing_slash(cls, value: str) -> str:
         return value if value.endswith("/") else value + "/"

@@ -47,6 +47,7 @@ class Address:
     bot_name: str
     team_id: str | None
     channel_id: str | None  # the Teams channel (19:…@thread.tacv2) for channel conversations
+    aad_group_id: str | None = None  # the team's Entra group (channelData.team.aadGroupId), when sent
 
     @property
     def thread_root(self) -> str | None:
@@ -70,11 +71,12 @@ class Address:
             "bot_name": self.bot_name,
             "team_id": self.team_id,
             "channel_id": self.channel_id,
+            "aad_group_id": self.aad_group_id,
         }
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, object]) -> Address:
-        team, channel = data.get("team_id"), data.get("channel_id")
+        team, channel, group = data.get("team_id"), data.get("channel_id"), data.get("aad_group_id")
         return cls(
             service_url=_str(data.get("service_url")),
             conversation_id=_str(data.get("conversation_id")),
@@ -85,6 +87,7 @@ class Address:
             bot_name=_str(data.get("bot_name")),
             team_id=team if isinstance(team, str) else None,
             channel_id=channel if isinstance(channel, str) else None,
+            aad_group_id=group if isinstance(group, str) and group else None,
         )
 
 
@@ -93,6 +96,7 @@ def address(activity: Json) -> Address:
     channel_data = _dict(activity.get("channelData"))
     recipient = _dict(activity.get("recipient"))
     team = _dict(channel_data.get("team")).get("id") or channel_data.get("teamsTeamId")
+    group = _dict(channel_data.get("team")).get("aadGroupId")
     channel = _dict(channel_data.get("channel")).get("id") or channel_data.get("teamsChannelId")
     tenant = (
         _dict(channel_data.get("tenant")).get("id")
@@ -109,6 +113,7 @@ def address(activity: Json) -> Address:
         bot_name=_str(recipient.get("name")) or "facetag",
         team_id=str(team) if team else None,
         channel_id=str(channel) if channel else None,
+        aad_group_id=str(group) if group else None,
     )
 
 

@@ -5,6 +5,7 @@ the `serviceUrl` stored with the share:
   POST {serviceUrl}v3/conversations/{conversation}/activities/{activityId}   reply (reply chain in channels)
   PUT  {serviceUrl}v3/conversations/{conversation}/activities/{replyId}      update the card in place
   GET  {serviceUrl}v3/conversations/{conversation}/members[/{aadObjectId}]  roster for "Who is this?"
+  GET  {serviceUrl}v3/teams/{teamId}                                         the team's Entra group id
 """
 
 from __future__ import annotations
@@ -57,14 +58,15 @@ class Connector:
     """A minimal Bot Connector client (any serviceUrl) carrying the bot's outbound token."""
 
     def __init__(self, config: TeamsAuthConfig) -> None:
-        self._tokens = ClientCredentialsTokenProvider(
+        # Shared with the Graph client (bot.teams.graph): one credential, one token cache per scope.
+        self.tokens = ClientCredentialsTokenProvider(
             agent_auth_configuration(config), timeout=config.http_timeout_seconds
         )
         self._timeout = aiohttp.ClientTimeout(total=max(30.0, config.http_timeout_seconds))
         self._session: aiohttp.ClientSession | None = None
 
     async def token(self) -> str:
-        return await self._tokens.get_access_token(BOTFRAMEWORK_RESOURCE, [BOTFRAMEWORK_SCOPE])
+        return await self.tokens.get_access_token(BOTFRAMEWORK_RESOURCE, [BOTFRAMEWORK_SCOPE])
 
     def _http(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
@@ -113,6 +115,14 @@ class Connector:
             for m in payload or []
             if isinstance(m, dict) and m.get("aadObjectId")
         ]
+
+    async def team_group_id(self, where: Address) -> str | None:
+        """The Entra group id (`aadGroupId` of TeamDetails) of the team of a channel conversation."""
+        if not where.team_id:
+            return None
+        payload = await self.call("GET", self.url(where.service_url, "teams", where.team_id))
+        group = payload.get("aadGroupId") if isinstance(payload, dict) else None
+        return group if isinstance(group, str) and group else None
 
     async def member(self, where: Address, aad_object_id: str) -> Member | None:
         """One member of the team or chat, or None when they are not in it."""

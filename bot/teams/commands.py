@@ -10,7 +10,8 @@ Who sees what (never more than `handlers.search` allows the viewer):
                                        message everybody there reads, so it shows nothing they
                                        could not already see there
   `pending` (personal chat only)       admins: pending media of every Teams conversation (they may
-                                       approve anything); moderators: their channels they are in
+                                       approve anything); moderators and team owners: their
+                                       channels they are in (`Viewer.moderates`)
 """
 
 from __future__ import annotations
@@ -51,7 +52,9 @@ MAX_EXTENSION_COUNT = 25
 MAX_EXTENSION_SKIP = 500
 PENDING_QUERY = "is:pending"
 VERBS = frozenset({VERB_SEARCH_MORE, VERB_APPROVE, VERB_REJECT_MEDIA})
-NOT_ADMIN = "Only facetag admins and channel moderators can list, approve or reject pending media."
+NOT_ADMIN = (
+    "Only facetag admins, team owners and channel moderators can list, approve or reject pending media."
+)
 PENDING_ELSEWHERE = "Ask me for pending media in a personal chat with facetag."
 
 
@@ -131,9 +134,8 @@ class TeamsCommands:
         return Answer(summary(page.total, text), card)
 
     async def pending(self, activity: activities.Json, user_id: str) -> Answer:
-        actor = Actor("teams", user_id)
-        admin = roles.is_admin(self.ctx, actor, platform_admin=False)
-        if not admin and not await roles.moderated_channels(self.ctx, actor):
+        viewer = await self.viewers.get(user_id)  # moderates: named moderators and team owners
+        if not viewer.is_admin and not viewer.moderates:
             return Answer(NOT_ADMIN)
         if activities.address(activity).conversation_type != "personal":
             return Answer(PENDING_ELSEWHERE)
@@ -156,7 +158,10 @@ class TeamsCommands:
     async def moderate(self, activity: activities.Json, action: CardAction, media_id: uuid.UUID) -> Answer:
         actor = Actor("teams", action.actor_id, action.actor_name)
         channels = await approval.channels_of(self.ctx, media_id=media_id, platform="teams")
-        if not await roles.can_moderate(self.ctx, actor, channel_ids=channels, platform_admin=False):
+        owned = await self.viewers.owned(action.actor_id, channels)
+        if not await roles.can_moderate(
+            self.ctx, actor, channel_ids=channels, platform_admin=False, moderates=owned
+        ):
             return Answer(NOT_ADMIN)
         async with self.ctx.db.session() as session:
             media = await session.get(Media, media_id)

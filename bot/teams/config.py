@@ -8,6 +8,8 @@ from storage.settings import Settings, SettingsError
 
 BOTFRAMEWORK_ISSUER = "https://api.botframework.com"
 BOTFRAMEWORK_SCOPE = "https://api.botframework.com/.default"
+GRAPH_URL = "https://graph.microsoft.com/v1.0/"
+GRAPH_SCOPE = "https://graph.microsoft.com/.default"
 
 
 @dataclass(frozen=True, slots=True)
@@ -17,7 +19,8 @@ class TeamsAuthConfig:
     Inbound: a Bot Framework JWT signed by a key of `jwks_url`, issued by one of `issuers`, for
     audience `app_id`, not expired (with `clock_skew_seconds` leeway), whose `serviceurl` claim equals the
     activity's `serviceUrl`. Outbound: client credentials (`app_id` / `app_password`) against
-    `authority` (tenant included), i.e. POST `{authority}/oauth2/v2.0/token`.
+    `authority` (tenant included), i.e. POST `{authority}/oauth2/v2.0/token`. Microsoft Graph (team
+    owners) at `graph_url` with an app-only token for `GRAPH_SCOPE` from the same credentials.
     """
 
     app_id: str
@@ -30,6 +33,7 @@ class TeamsAuthConfig:
     jwks_ttl_seconds: int = 24 * 3600
     jwks_min_refresh_seconds: int = 60
     http_timeout_seconds: float = 10.0
+    graph_url: str = GRAPH_URL
 
     @classmethod
     def from_settings(cls, settings: Settings) -> TeamsAuthConfig:
@@ -43,6 +47,7 @@ class TeamsAuthConfig:
             tenant_id=settings.microsoft_app_tenant_id,
             authority=settings.teams_authority.rstrip("/"),
             jwks_url=settings.microsoft_jwks_url,
+            graph_url=settings.microsoft_graph_url,
         )
 
     @property

@@ -7,6 +7,10 @@ conversations facetag has Teams sightings in. For each one:
   channel         the team's roster  GET {serviceUrl}v3/conversations/{team id}/members
 Rosters are cached per (serviceUrl, team or chat) and viewers per user, both for `VIEWER_TTL`. A
 roster that cannot be read counts as "not a member" (fail closed) and the viewer is then not cached.
+
+Owners of a team (bot.teams.owners, Microsoft Graph) moderate its channels: the channels of teams the
+user is in and owns join `Viewer.moderates`. Owners that cannot be read count as "not an owner", and
+after a transient failure the viewer is not cached either.
 """
 
 from __future__ import annotations
@@ -15,13 +19,14 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.dialects.postgresql import distinct_on
 
 from bot.teams.activities import PLATFORM, Address
 from bot.teams.chat import Connector, TeamsTransientError
+from bot.teams.owners import TeamOwners
 from handlers import roles
 from handlers.context import Context
 from handlers.ports import Actor
@@ -34,6 +39,7 @@ VIEWER_TTL = 60.0
 ROSTER_TIMEOUT = 3.0  # one roster read; the messaging extension must answer within 5 s
 CONCURRENT_ROSTERS = 8
 PERSONAL = "personal"
+CHANNEL = "channel"
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,11 +66,13 @@ class TeamsViewers:
         ctx: Context,
         connector: Connector,
         *,
+        owners: TeamOwners | None = None,
         ttl: float = VIEWER_TTL,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.ctx = ctx
         self.connector = connector
+        self.owners = owners  # None: nobody is a team owner (no Graph)
         self.ttl = ttl
         self._clock = clock
         self._viewers: dict[str, tuple[float, Viewer]] = {}
@@ -75,6 +83,8 @@ class TeamsViewers:
         if user_id is None:
             self._viewers.clear()
             self._rosters.clear()
+            if self.owners is not None:
+                self.owners.forget()
         else:
             self._viewers.pop(user_id, None)
 
@@ -83,8 +93,10 @@ class TeamsViewers:
         cached = self._viewers.get(user_id)
         if cached and self._clock() - cached[0] < self.ttl:
             return cached[1]
-        channels, complete = await self._channels(user_id)
+        channels, owned, complete = await self._channels(user_id)
         viewer = await self._viewer(user_id, channels)
+        if owned:
+            viewer = replace(viewer, moderates=viewer.moderates | owned)
         if complete:
             self._viewers[user_id] = (self._clock(), viewer)
         return viewer
@@ -92,6 +104,29 @@ class TeamsViewers:
     async def here(self, user_id: str, channel_id: str, name: str) -> Viewer:
         """Only the conversation the user is talking in (whatever is shown there, all its members see)."""
         return await self._viewer(user_id, {channel_id: name})
+
+    async def owned(self, user_id: str, channel_ids: set[str]) -> frozenset[str]:
+        """Those of these channels (ids as sightings store them) whose team the user owns."""
+        if self.owners is None or not channel_ids:
+            return frozenset()
+        async with self.ctx.db.session() as session:
+            rows = await session.execute(
+                select(Sighting.channel_id, Sighting.conversation)
+                .where(
+                    Sighting.platform == PLATFORM,
+                    Sighting.channel_id.in_(channel_ids),
+                    _conversation_type() == CHANNEL,
+                )
+                .ext(distinct_on(Sighting.channel_id))
+                .order_by(Sighting.channel_id, Sighting.created_at.desc())
+            )
+            teams = {str(cid): Address.from_mapping(conversation or {}) for cid, conversation in rows}
+        owned = set()
+        for channel_id, where in teams.items():
+            owners = await self.owners.of(where)
+            if owners is not None and user_id in owners:
+                owned.add(channel_id)
+        return frozenset(owned)
 
     async def reviewer(self, viewer: Viewer) -> Viewer:
         """For admins reviewing pending media: every Teams conversation (admins may approve anything)."""
@@ -122,7 +157,9 @@ class TeamsViewers:
             moderates=await roles.moderated_channels(self.ctx, actor),
         )
 
-    async def _channels(self, user_id: str) -> tuple[dict[str, str], bool]:
+    async def _channels(self, user_id: str) -> tuple[dict[str, str], frozenset[str], bool]:
+        """The conversations the user is in, the channels among them they own, and whether every
+        roster and owner list could be read (else the answer is not cached)."""
         personal, shared = await self._conversations(user_id)
         channels = dict(personal)
         keys = {c.roster_key: c.where for c in shared}
@@ -134,11 +171,29 @@ class TeamsViewers:
 
         rosters = dict(await asyncio.gather(*(read(k, w) for k, w in keys.items())))
         complete = all(r is not None for r in rosters.values())
-        for conversation in shared:
-            members = rosters.get(conversation.roster_key)
-            if members is not None and user_id in members:
-                channels[conversation.channel_id] = conversation.name
-        return channels, complete
+        member_of = [c for c in shared if user_id in (rosters.get(c.roster_key) or ())]
+        channels.update((c.channel_id, c.name) for c in member_of)
+        owned, owners_complete = await self._owned_teams(user_id, member_of)
+        return channels, owned, complete and owners_complete
+
+    async def _owned_teams(
+        self, user_id: str, conversations: list[_Conversation]
+    ) -> tuple[frozenset[str], bool]:
+        """The channels among `conversations` whose team the user owns; False when an owner list
+        could not be read now."""
+        if self.owners is None:
+            return frozenset(), True
+        owners = self.owners
+        teams = {c.roster_key: c.where for c in conversations if c.where.team_id}
+        gate = asyncio.Semaphore(CONCURRENT_ROSTERS)
+
+        async def read(key: tuple[str, str], where: Address) -> tuple[tuple[str, str], frozenset[str] | None]:
+            async with gate:
+                return key, await owners.of(where)
+
+        found = dict(await asyncio.gather(*(read(k, w) for k, w in teams.items())))
+        owned = frozenset(c.channel_id for c in conversations if user_id in (found.get(c.roster_key) or ()))
+        return owned, all(o is not None for o in found.values())
 
     async def _roster(self, key: tuple[str, str], where: Address) -> frozenset[str] | None:
         """The Entra object ids of a team's or chat's members; None when it cannot be read now."""

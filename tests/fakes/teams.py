@@ -1,5 +1,6 @@
 """Local stand-ins for Microsoft: the Bot Framework identity (OpenID metadata, JWKS, Entra token
-endpoint) and the Bot Connector, plus builders for the activities Teams sends.
+endpoint), the Bot Connector and Microsoft Graph (team owners), plus builders for the activities
+Teams sends.
 
 Kept honest by /work/shared/fixtures/teams: every activity the bot sends to FakeConnector, and every
 activity the builders make, is validated against botframework/activity.schema.json; the connector's
@@ -25,6 +26,7 @@ from tests.fakes.teams_activities import (
 )
 from tests.fakes.teams_base import ACTIVITY_SCHEMA, FIXTURES, Json, activity_errors, validate_activity
 from tests.fakes.teams_connector import FakeConnector, Rejection, SentActivity, TeamsMember
+from tests.fakes.teams_graph import GRAPH_AUDIENCE, FakeGraph, GraphMember
 from tests.fakes.teams_identity import (
     BOTFRAMEWORK_AUDIENCE,
     BOTFRAMEWORK_ISSUER,
@@ -43,12 +45,15 @@ __all__ = [
     "FILE_DOWNLOAD_INFO",
     "FIXTURES",
     "GRACE",
+    "GRAPH_AUDIENCE",
     "GROUP_CHAT_ID",
     "SIGNING_KID",
     "TEAM_ID",
     "ActivityFactory",
     "FakeConnector",
+    "FakeGraph",
     "FakeIdentity",
+    "GraphMember",
     "Json",
     "Rejection",
     "SentActivity",

@@ -59,11 +59,13 @@ class ActivityFactory:
     def personal_conversation(self, user: TeamsUser = ADA) -> Json:
         return {"conversationType": "personal", "id": f"a:1{user.aad_object_id}", "tenantId": self.tenant_id}
 
-    def channel_conversation(self, root_message_id: str = "1700000000000") -> Json:
+    def channel_conversation(
+        self, root_message_id: str = "1700000000000", channel_id: str = CHANNEL_ID
+    ) -> Json:
         return {
             "isGroup": True,
             "conversationType": "channel",
-            "id": f"{CHANNEL_ID};messageid={root_message_id}",
+            "id": f"{channel_id};messageid={root_message_id}",
             "name": "photos",
             "tenantId": self.tenant_id,
         }
@@ -143,16 +145,23 @@ class ActivityFactory:
         user: TeamsUser = ADA,
         attachments: Sequence[Json] = (),
         root: str = "1700000000000",
+        team_id: str = TEAM_ID,
+        channel_id: str = CHANNEL_ID,
+        aad_group_id: str | None = None,
     ) -> Json:
-        """A channel message that @mentions the bot (what the bot sees without RSC)."""
+        """A channel message that @mentions the bot (what the bot sees without RSC); `aad_group_id`
+        adds the team's Entra group to `channelData.team`, as Teams sometimes does."""
         mention = f"<at>{self.bot_name}</at>"
+        team: Json = {"id": team_id}
+        if aad_group_id:
+            team["aadGroupId"] = aad_group_id
         channel_data = {
-            "teamsChannelId": CHANNEL_ID,
-            "teamsTeamId": TEAM_ID,
-            "channel": {"id": CHANNEL_ID},
-            "team": {"id": TEAM_ID},
+            "teamsChannelId": channel_id,
+            "teamsTeamId": team_id,
+            "channel": {"id": channel_id},
+            "team": team,
         }
-        activity = self._base("message", user, self.channel_conversation(root), channel_data)
+        activity = self._base("message", user, self.channel_conversation(root, channel_id), channel_data)
         activity.update(
             {
                 "text": f"{mention} {text}".strip(),

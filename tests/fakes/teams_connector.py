@@ -77,6 +77,7 @@ class _Log:
     sent: list[SentActivity] = field(default_factory=list)
     rejected: list[Rejection] = field(default_factory=list)
     attachment_fetches: list[str] = field(default_factory=list)
+    team_lookups: list[str] = field(default_factory=list)  # team ids asked for with GET /v3/teams/{id}
     download_headers: list[dict[str, str]] = field(default_factory=list)
 
 
@@ -86,7 +87,10 @@ class FakeConnector(LocalServer):
     Every /v3 route requires a bearer token issued by `identity` to the bot. Activities are
     validated against activity.schema.json (400 BadArgument otherwise) and recorded in `sent`.
     `/files/<id>` imitates a pre-authenticated SharePoint `downloadUrl`: it refuses requests that
-    carry an Authorization header (the bot must not leak its token there).
+    carry an Authorization header (the bot must not leak its token there). `GET /v3/teams/{id}`
+    answers the TeamDetails of teams seeded with `add_team`; any other team is a 404 `NotFound`
+    that is not counted in `rejected` (asking about a team the bot saw is legitimate; the scenarios
+    that do not seed teams simply have no team owners).
     """
 
     def __init__(self, identity: FakeIdentity, *, prefix: str = "/amer") -> None:
@@ -97,6 +101,7 @@ class FakeConnector(LocalServer):
         self._ids = itertools.count(1_700_000_000_000)
         self._activities: dict[tuple[str, str], Json] = {}
         self._members: dict[str, list[TeamsMember]] = {}
+        self._teams: dict[str, Json] = {}
         self._attachments: dict[str, _File] = {}
         self._downloads: dict[str, _File] = {}
         v3 = f"{self.prefix}/v3"
@@ -107,6 +112,7 @@ class FakeConnector(LocalServer):
         r.add_put(conv + "/activities/{activityId}", self._update)
         r.add_get(conv + "/members", self._members_list)
         r.add_get(conv + "/members/{memberId}", self._member)
+        r.add_get(v3 + "/teams/{teamId}", self._team)
         r.add_get(v3 + "/attachments/{attachmentId}", self._attachment_info)
         r.add_get(v3 + "/attachments/{attachmentId}/views/{viewId}", self._attachment_view)
         r.add_get("/files/{fileId}", self._download)
@@ -130,6 +136,17 @@ class FakeConnector(LocalServer):
     # -- seeding
     def add_member(self, conversation_id: str, member: TeamsMember) -> None:
         self._members.setdefault(conversation_id, []).append(member)
+
+    def add_team(self, team_id: str, aad_group_id: str, name: str = "Team") -> None:
+        """TeamDetails for GET /v3/teams/{team_id} (the team's Entra group is `aad_group_id`)."""
+        self._teams[team_id] = {
+            "id": team_id,
+            "name": name,
+            "aadGroupId": aad_group_id,
+            "type": "standard",
+            "channelCount": 1,
+            "memberCount": len(self._members.get(team_id, [])),
+        }
 
     def add_attachment(self, data: bytes, content_type: str = "image/png", name: str = "image.png") -> str:
         attachment_id = "0-" + secrets.token_hex(12)
@@ -230,6 +247,17 @@ class FakeConnector(LocalServer):
             if wanted in (member.id, member.aad_object_id):
                 return web.json_response(member.to_json())
         return self._reject(request, 404, "MemberNotFoundInConversation", "The member was not found.")
+
+    async def _team(self, request: web.Request) -> web.Response:
+        claims = self._authorize(request)
+        if isinstance(claims, web.Response):
+            return claims
+        team_id = request.match_info["teamId"]
+        self.log.team_lookups.append(team_id)
+        details = self._teams.get(team_id)
+        if details is None:
+            return connector_error(404, "NotFound", "Team not found")
+        return web.json_response(details)
 
     # -- attachments and files
     async def _attachment_info(self, request: web.Request) -> web.Response:

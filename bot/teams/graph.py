@@ -1,0 +1,111 @@
+"""Microsoft Graph, app-only, for the one thing the Bot Connector cannot tell: who owns a team.
+
+  GET {MICROSOFT_GRAPH_URL}teams/{aadGroupId}/members   conversationMember collection
+      {"value": [{"@odata.type": "#microsoft.graph.aadUserConversationMember", "id", "roles": ["owner"],
+                  "displayName", "userId", "email", "tenantId"}, …], "@odata.nextLink": "…"}
+
+Owners are the members whose `roles` contain "owner"; `userId` is their Entra object id (what the door
+keys Teams users by). Pages are followed through `@odata.nextLink` as given, but only on the Graph
+origin (the bearer token never travels elsewhere). The token comes from the bot's own client
+credentials for `https://graph.microsoft.com/.default`; Graph answers for a team only if the team
+granted the app the resource-specific permission `TeamMember.Read.Group` (asked for by the manifest).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+from urllib.parse import quote
+
+import aiohttp
+from yarl import URL
+
+from bot.teams.chat import TeamsTransientError
+from bot.teams.config import GRAPH_SCOPE, TeamsAuthConfig
+from bot.teams.outbound import ClientCredentialsTokenProvider
+
+log = logging.getLogger(__name__)
+
+GRAPH_RESOURCE = GRAPH_SCOPE.removesuffix("/.default")
+OWNER_ROLE = "owner"
+MAX_PAGES = 50  # 100 members a page by default: teams of up to 5 000 people
+
+
+class GraphError(Exception):
+    """Graph refused a request (e.g. 403: the team did not grant TeamMember.Read.Group)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class Graph:
+    """A minimal Microsoft Graph client carrying the bot's app-only token."""
+
+    def __init__(self, config: TeamsAuthConfig, tokens: ClientCredentialsTokenProvider) -> None:
+        self.base_url = URL(config.graph_url.rstrip("/") + "/")
+        self._tokens = tokens
+        self._timeout = aiohttp.ClientTimeout(total=config.http_timeout_seconds)
+        self._session: aiohttp.ClientSession | None = None
+
+    def _http(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(timeout=self._timeout)
+        return self._session
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def team_owners(self, group_id: str) -> frozenset[str]:
+        """The Entra object ids of the owners of the team whose group is `group_id`."""
+        url: URL | None = URL(f"{self.base_url}teams/{quote(group_id, safe='')}/members", encoded=True)
+        owners: set[str] = set()
+        pages = 0
+        while url is not None:
+            payload = await self._get(url)
+            for member in payload.get("value") or []:
+                if not isinstance(member, dict):
+                    continue
+                roles = member.get("roles") or []
+                user = member.get("userId")
+                if isinstance(user, str) and user and any(str(r).casefold() == OWNER_ROLE for r in roles):
+                    owners.add(user)
+            url = self._next(payload.get("@odata.nextLink"))
+            pages += 1
+            if url is not None and pages >= MAX_PAGES:
+                log.warning(
+                    "teams: team %s has more than %d pages of members; reading no further", group_id, pages
+                )
+                break
+        return frozenset(owners)
+
+    def _next(self, link: object) -> URL | None:
+        if not isinstance(link, str) or not link:
+            return None
+        url = URL(link, encoded=True)
+        if url.origin() != self.base_url.origin():
+            log.warning("teams: Graph's nextLink leaves %s; not followed", self.base_url.origin())
+            return None
+        return url
+
+    async def _get(self, url: URL) -> dict[str, Any]:
+        token = await self._tokens.get_access_token(GRAPH_RESOURCE, [GRAPH_SCOPE])
+        headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
+        try:
+            async with self._http().get(url, headers=headers) as response:
+                status = response.status
+                try:
+                    payload: Any = await response.json(content_type=None)
+                except ValueError:
+                    payload = None
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise TeamsTransientError(f"GET {url.path}: {type(exc).__name__}") from exc
+        if status == 429 or status >= 500:
+            raise TeamsTransientError(f"GET {url.path}: {status}")
+        if status >= 400 or not isinstance(payload, dict):
+            error = payload.get("error") if isinstance(payload, dict) else None
+            code = error.get("code") if isinstance(error, dict) else None
+            raise GraphError(status, f"GET {url.path}: {status} {code or ''}".strip())
+        return payload
