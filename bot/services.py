@@ -12,7 +12,7 @@ from handlers.context import Context
 from handlers.jobs import register_jobs
 from handlers.metrics import Metrics
 from handlers.ports import ChatPort
-from processing.faces import DEFAULT_MATCH_THRESHOLD
+from processing.calibration import DEFAULT_MATCH_THRESHOLD
 from processing.pool import PixelPool
 from storage import migrate
 from storage.db import Database, libpq_conninfo, redacted

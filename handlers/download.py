@@ -10,7 +10,11 @@ import aiohttp
 
 from handlers.ports import RemoteFile, UserFacingError
 
-CHUNK = 1024 * 1024
+CHUNK = 64 * 1024
+"""Read size, and the read buffer of each download (aiohttp stops reading the socket at twice the larger
+of the two). The web process streams FACETAG_WORKER_CONCURRENCY files at once; measured with 8 at once
+into S3 (5 MiB parts), RSS per stream: 7.7 MB with 1 MiB reads (~2.6 MB of it downloaded bytes waiting),
+6.3 MB with 256 KiB, 5.5 MB with 64 KiB, at no measurable cost in speed."""
 MAX_REDIRECTS = 5
 
 
@@ -64,7 +68,11 @@ async def stream(
             )
         try:
             response = await session.get(
-                url, headers=headers, allow_redirects=False, timeout=aiohttp.ClientTimeout(sock_read=60)
+                url,
+                headers=headers,
+                allow_redirects=False,
+                timeout=aiohttp.ClientTimeout(sock_read=60),
+                read_bufsize=CHUNK,
             )
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise TransientDownloadError(f"download failed: {type(exc).__name__}") from exc

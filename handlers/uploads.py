@@ -22,7 +22,7 @@ from handlers.context import Context
 from handlers.ports import Sighting
 from handlers.search import Viewer
 from handlers.tokens import TokenInfo
-from processing.images import MediaType, sniff
+from processing.media_types import MediaType, sniff
 from storage.models import Media, Upload
 from storage.models import Sighting as SightingRow
 from storage.objects import MAX_PARTS, MiB, ObjectMissing, ObjectStoreError, UploadedPart

@@ -7,15 +7,16 @@ from typing import Any
 
 from handlers.context import Context
 from handlers.media import original_file, store_analysis
-from processing.clip import VideoResult, analyze_clip
+from processing.pool import PixelJob
+from processing.results import VideoResult
 from storage.models import Face
+
+ANALYZE_CLIP: PixelJob[VideoResult] = PixelJob("processing.clip", "analyze_clip")
 
 
 async def process_video(ctx: Context, *, media_id: uuid.UUID, bucket: str) -> None:
     async with original_file(ctx, media_id=media_id, bucket=bucket) as source:
-        result: VideoResult = await ctx.pixels.run(
-            analyze_clip, str(source), max_seconds=ctx.settings.max_video_seconds
-        )
+        result = await ctx.pixels.run(ANALYZE_CLIP, str(source), max_seconds=ctx.settings.max_video_seconds)
     await store_video_result(ctx, media_id=media_id, bucket=bucket, result=result)
 
 

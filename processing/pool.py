@@ -1,20 +1,39 @@
 """Blocking pixel work off the event loop, in worker processes (dlib holds the GIL).
 
 Each process loads the face engine once, on its first job, and keeps it.
+
+The web process hands work over as a `PixelJob` (a module and a function name), so it never imports the
+pixel code: numpy, Pillow, dlib and PyAV load in the pool processes only (in the web process they cost
+~20 MB of RSS). Results and errors come back as plain data (`processing.results`, `processing.errors`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import importlib
 import multiprocessing
 import os
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from typing import ParamSpec, TypeVar
+from dataclasses import dataclass
+from typing import ParamSpec, TypeVar, cast
 
 P = ParamSpec("P")
 T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class PixelJob[R]:
+    """A pixel function by name, e.g. `PixelJob("processing.photo", "analyze_photo")`:
+    pickled as two strings, and imported where it is called (in a pool process)."""
+
+    module: str
+    function: str
+
+    def __call__(self, *args: object, **kwargs: object) -> R:
+        function = getattr(importlib.import_module(self.module), self.function)
+        return cast(R, function(*args, **kwargs))
 
 
 def _limit_threads() -> None:

@@ -13,8 +13,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from PIL import Image
-
 from handlers.ports import FaceView, MediaView
 
 Card = dict[str, Any]
@@ -264,6 +262,10 @@ def fit_image(jpeg: bytes, budget: int) -> str | None:
     """A `data:` URI of the picture no longer than `budget` characters, or None if it cannot fit."""
     if len(_DATA_URI) + (len(jpeg) + 2) // 3 * 4 <= budget and len(jpeg) <= 20_000:
         return _DATA_URI + base64.b64encode(jpeg).decode()
+    from PIL import (
+        Image,
+    )  # only for pictures too big to send as they are: Pillow costs the web process ~15 MB
+
     try:
         with Image.open(io.BytesIO(jpeg)) as opened:
             image = opened.convert("RGB")
