@@ -9,8 +9,9 @@ made next to the one it names, and S3_ENDPOINT_URL / AWS_* from the environment)
 real dlib embeddings of the shared photos, perturbed) bulk-loaded with COPY. A realistic mix of /photos
 queries (empty, @person, mentions, #tag, in:channel, dates, type:, has:, words, from:, combinations, the
 second page, is:pending for an admin) for a viewer who is in a subset of the channels is measured end to
-end in-process: `parse` + `handlers.search.search` (database, count, up to 10 results with 3 presigned
-links each) + `render.search_results`; p50/p95 over `--queries` after a warm-up. The same queries also go
+end in-process: `parse` + `handlers.search.search` (the database: matches counted and sorted, the page's
+faces, tags and shares; up to 10 results with 3 links each, presigned by the real ObjectStore) +
+`render.search_results`; p50/p95 over `--queries` after a warm-up. The same queries also go
 over real signed HTTP (slash command → response_url, the fake Slack answering users.conversations).
 Baseline: the same queries on connections with index scans disabled (enable_indexscan, enable_bitmapscan,
 enable_indexonlyscan off).

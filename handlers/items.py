@@ -15,7 +15,7 @@ from handlers.recognition import threshold
 from handlers.search import Viewer, presign
 from handlers.tagging import can_see
 from handlers.views import confidence, person_view
-from processing.images import DESKTOP_NAME, THUMB_NAME
+from processing.results import DESKTOP_NAME, THUMB_NAME
 from storage.faces import faces_with_people
 from storage.models import FaceState, Media, Sighting, Tag
 
@@ -139,9 +139,11 @@ async def media_detail(ctx: Context, *, media_id: uuid.UUID, viewer: Viewer) -> 
         faces=faces,
         tags=tags,
         shares=shares,
-        thumb_url=await presign(ctx, media, THUMB_NAME) if rendered else None,
-        desktop_url=await presign(ctx, media, DESKTOP_NAME) if rendered else None,
-        original_url=await presign(ctx, media, "original", filename=media.filename) if stored else None,
+        thumb_url=await presign(ctx, media.id, media.bucket, THUMB_NAME) if rendered else None,
+        desktop_url=await presign(ctx, media.id, media.bucket, DESKTOP_NAME) if rendered else None,
+        original_url=await presign(ctx, media.id, media.bucket, "original", filename=media.filename)
+        if stored
+        else None,
     )
 
 

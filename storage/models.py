@@ -181,7 +181,7 @@ class Face(Base):
         CheckConstraint("state = 'unknown' OR person_id IS NOT NULL", name="ck_faces_person_when_named"),
         Index("ix_faces_media", "media_id"),
         Index("ix_faces_media_open", "media_id", postgresql_where=text("state <> 'confirmed'")),
-        Index("ix_faces_person", "person_id", "state"),
+        Index("ix_faces_person", "person_id", "state", "media_id"),
         Index("ix_faces_cluster", "cluster_id"),
         Index(
             "ix_faces_embedding_hnsw",

@@ -6,12 +6,14 @@ import asyncio
 import json
 import re
 import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
 from sqlalchemy import select
 
-from handlers import approval
+from handlers import approval, search
+from handlers.query import encode_cursor, parse
 from storage.models import Media, MediaStatus
 from storage.settings import Settings
 from tests.fakes.slack_workspace import Channel, User
@@ -115,9 +117,16 @@ async def test_search_visibility_paging_and_links(settings: Settings) -> None:
         )
         assert isinstance(click, SlackRequest)
         assert (await s.send(click)).status == 200
-        page2 = media_ids(s.slack.response_url_posts(url)[-1])
+        second = s.slack.response_url_posts(url)[-1]
+        assert second["text"].startswith(f"{len(PHOTOS)} results")  # the total, not what is left
+        page2 = media_ids(second)
         assert len(page2) == len(PHOTOS) - 10
         assert not set(page1) & set(page2)
+        # A page link past the last page: no results, and still the total.
+        viewer = search.Viewer("slack", alice.id, {public.id: public.name})
+        past_end = encode_cursor(datetime(2000, 1, 1, tzinfo=UTC), str(uuid.UUID(int=1)))
+        beyond = await search.search(s.app.ctx, parse("#offsite"), viewer, cursor=past_end)
+        assert (beyond.results, beyond.total, beyond.next_cursor) == ((), len(PHOTOS), None)
 
         # dave sees only the private channel's photo; bob (in no channel) nothing at all.
         _, answer = await photos(s, dave, secret, "#offsite")
