@@ -4,8 +4,9 @@
     .venv/bin/python -m bench.naive --micro      # dlib kernels only: HOG ms/MP, embedding ms/face
 
 The naive recipe is `bench.common.NaiveEngine` (full-resolution HOG with one upsampling, one ResNet pass
-per face). "pipeline" is what ingest does per photo: decode, fit to 2048 px, `analyze` on that, both
-renditions and one crop per face; "analyze-full" runs the engine on the full 12 MP image instead.
+per face). "pipeline" is what ingest does per photo (`processing.photo.analyze_photo`): decode at about
+2000 px, `analyze` on that, both renditions, one crop per face and the numbered picture; "analyze-full"
+runs the engine on the full 12 MP image instead.
 Throughput runs the pipeline in `--workers` processes (one engine each). Last line: `RESULT {json}`.
 """
 
@@ -33,17 +34,12 @@ from bench.common import (
 )
 from processing import images
 from processing.faces import DlibEngine, FaceEngine
+from processing.photo import analyze_photo
 
 
 def pipeline(engine: FaceEngine, path: Path) -> int:
     """Ingest work for one photo (no storage): returns the number of faces."""
-    photo = images.decode(path)
-    work = images.fit_within(photo.image, long_edge=images.DESKTOP_LONG_EDGE)
-    faces = engine.analyze(work)
-    images.renditions(image=work)
-    for face in faces:
-        images.face_crop_jpeg(image=work, box=face.box)
-    return len(faces)
+    return len(analyze_photo(str(path), engine).faces)
 
 
 def analyze_full(engine: FaceEngine, path: Path) -> int:

@@ -8,6 +8,7 @@ Three idempotent jobs, each safe to retry and to run twice:
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import tempfile
 import uuid
@@ -25,8 +26,10 @@ from handlers import download, recognition, views
 from handlers.context import Context
 from handlers.ports import SharedFile, Sighting, UserFacingError
 from handlers.tags import hashtags_in
-from processing.images import MediaError, MediaType, looks_like_html, sniff
-from processing.photo import PhotoResult, analyze_photo
+from processing.errors import MediaError
+from processing.media_types import MediaType, looks_like_html, sniff
+from processing.pool import PixelJob
+from processing.results import PhotoResult
 from storage.models import ChannelSettings, Face, Media, MediaKind, MediaStatus, Tag
 from storage.models import Sighting as SightingRow
 from storage.objects import ObjectStoreError, ObjectTooLarge
@@ -35,6 +38,7 @@ from storage.queue import JobInfo, PermanentJobError
 log = logging.getLogger(__name__)
 
 ORIGINAL = "original"
+ANALYZE_PHOTO: PixelJob[PhotoResult] = PixelJob("processing.photo", "analyze_photo")
 SNIFF_BYTES = 64
 STORE_FAILED = (
     "I could not store this file: the file host or the storage kept failing. Please share it again later."
@@ -301,7 +305,7 @@ async def original_file(ctx: Context, *, media_id: uuid.UUID, bucket: str) -> As
 
 async def _process_photo(ctx: Context, *, media_id: uuid.UUID, bucket: str) -> None:
     async with original_file(ctx, media_id=media_id, bucket=bucket) as source:
-        result: PhotoResult = await ctx.pixels.run(analyze_photo, str(source))
+        result = await ctx.pixels.run(ANALYZE_PHOTO, str(source))
     await store_photo_result(ctx, media_id=media_id, bucket=bucket, result=result)
 
 
@@ -344,17 +348,21 @@ async def store_analysis(
     faces: list[tuple[Face, bytes]],
     media: dict[str, object],
 ) -> None:
-    """Renditions and face crops to S3, faces and metadata to Postgres; replaces an earlier partial run."""
-    for name, data in renditions.items():
-        await ctx.store.put_bytes(
-            bucket=bucket, key=f"{media_id}/{name}", data=data, content_type="image/jpeg"
-        )
+    """Renditions and face crops to S3 (all at once: one round trip instead of one per object), then faces
+    and metadata to Postgres; replaces an earlier partial run."""
+    puts = [
+        ctx.store.put_bytes(bucket=bucket, key=f"{media_id}/{name}", data=data, content_type="image/jpeg")
+        for name, data in renditions.items()
+    ]
     for face, crop in faces:
         face.id = face.id or uuid.uuid4()
         face.crop_key = f"{media_id}/{face.id}.jpg"
-        await ctx.store.put_bytes(
-            bucket=ctx.settings.bucket_faces, key=face.crop_key, data=crop, content_type="image/jpeg"
+        puts.append(
+            ctx.store.put_bytes(
+                bucket=ctx.settings.bucket_faces, key=face.crop_key, data=crop, content_type="image/jpeg"
+            )
         )
+    await asyncio.gather(*puts)
     async with ctx.db.session() as session:
         await session.execute(delete(Face).where(Face.media_id == media_id))
         session.add_all([face for face, _ in faces])

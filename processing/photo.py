@@ -3,33 +3,17 @@
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
-from datetime import datetime
 
 from processing.faces import Box, DlibEngine, FaceEngine
-from processing.images import DESKTOP_LONG_EDGE, annotate, decode, face_crop_jpeg, fit_within, renditions
-
-FACES_NAME = "faces.jpg"  # the picture with a number on each face, as the chat replies show it
-
-
-@dataclass(frozen=True, slots=True)
-class FaceResult:
-    box: tuple[int, int, int, int]  # left, top, right, bottom in the upright full-size photo
-    score: float
-    quality: float
-    embedding: tuple[float, ...]
-    crop_jpeg: bytes
-
-
-@dataclass(frozen=True, slots=True)
-class PhotoResult:
-    mime: str
-    width: int
-    height: int
-    taken_at: datetime | None
-    camera: str | None
-    renditions: dict[str, bytes]  # file name → JPEG bytes
-    faces: tuple[FaceResult, ...]
+from processing.images import (
+    DESKTOP_LONG_EDGE,
+    annotate,
+    decode,
+    face_crop_jpeg,
+    fit_within,
+    renditions,
+)
+from processing.results import FACES_NAME, FaceResult, PhotoResult
 
 
 @functools.cache
@@ -39,15 +23,17 @@ def engine() -> FaceEngine:
 
 
 def analyze_photo(path: str, face_engine: FaceEngine | None = None) -> PhotoResult:
-    """Decode once; the desktop-size image then serves the renditions, detection, embeddings and crops
-    (a 12 MP original is never resampled more than once). Boxes are reported in full-size coordinates."""
-    photo = decode(path)
+    """Decode once, at the smallest JPEG scale that still covers the desktop size, and fit that to the
+    desktop size; that image then serves the renditions, detection, embeddings and crops. Boxes are
+    reported in full-size coordinates."""
+    photo = decode(path, min_long_edge=DESKTOP_LONG_EDGE)
     info = photo.info
     working = fit_within(photo.image, long_edge=DESKTOP_LONG_EDGE)
     faces = (face_engine or engine()).analyze(working)
+    ordered = sorted(faces, key=lambda f: (f.box.left, f.box.top))
     factor = info.width / working.width
     results = []
-    for face in sorted(faces, key=lambda f: (f.box.left, f.box.top)):
+    for face in ordered:
         box = face.box.scaled(factor) if factor != 1.0 else face.box
         results.append(
             FaceResult(
@@ -59,8 +45,7 @@ def analyze_photo(path: str, face_engine: FaceEngine | None = None) -> PhotoResu
             )
         )
     pictures = renditions(image=working)
-    if faces:
-        ordered = sorted(faces, key=lambda f: (f.box.left, f.box.top))
+    if ordered:
         pictures[FACES_NAME] = annotate(
             image=working, boxes_with_labels=[(f.box, str(i)) for i, f in enumerate(ordered, start=1)]
         )

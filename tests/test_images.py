@@ -13,9 +13,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from processing import images
+from processing import images, media_types, results
+from processing.errors import CorruptMedia, TooLarge, UnsupportedMedia
 from processing.faces import Box
-from processing.images import CorruptMedia, MediaType, TooLarge, UnsupportedMedia
+from processing.media_types import MediaType
 
 DATA = Path(os.environ.get("FACETAG_FACES_DATA", "/work/shared/data/faces"))
 OBAMA_SMALL = DATA / "face_recognition/examples/obama_small.jpg"  # 320 x 240
@@ -75,27 +76,27 @@ def _png_header_only(width: int, height: int) -> bytes:
     ],
 )
 def test_sniff_recognises_magic_bytes(head: bytes, expected: MediaType | None) -> None:
-    assert images.sniff(head) == expected
+    assert media_types.sniff(head) == expected
 
 
 def test_sniff_real_files_and_encoders() -> None:
     photo = _rgb(OBAMA_SMALL)
-    assert images.sniff(OBAMA_SMALL.read_bytes()[: images.SNIFF_BYTES]) is MediaType.JPEG
-    assert images.sniff(RGBA_PNG.read_bytes()[:64]) is MediaType.PNG
-    assert images.sniff(_encoded(photo, "WEBP")[:64]) is MediaType.WEBP
-    assert images.sniff(_encoded(photo, "GIF")[:64]) is MediaType.GIF
-    assert images.sniff(_encoded(photo, "AVIF")[:64]) is MediaType.AVIF
+    assert media_types.sniff(OBAMA_SMALL.read_bytes()[: media_types.SNIFF_BYTES]) is MediaType.JPEG
+    assert media_types.sniff(RGBA_PNG.read_bytes()[:64]) is MediaType.PNG
+    assert media_types.sniff(_encoded(photo, "WEBP")[:64]) is MediaType.WEBP
+    assert media_types.sniff(_encoded(photo, "GIF")[:64]) is MediaType.GIF
+    assert media_types.sniff(_encoded(photo, "AVIF")[:64]) is MediaType.AVIF
     video = DATA / "face_recognition/examples/short_hamilton_clip.mp4"
-    assert images.sniff(video.read_bytes()[:64]) is MediaType.MP4
+    assert media_types.sniff(video.read_bytes()[:64]) is MediaType.MP4
     assert MediaType.MP4.is_video
     assert MediaType.HEIC.mime == "image/heic"
 
 
 def test_html_is_not_media() -> None:
     page = b"\xef\xbb\xbf\n  <!doctype html>\n<html lang=en><title>Sign in</title>"
-    assert images.sniff(page) is None
-    assert images.looks_like_html(page)
-    assert not images.looks_like_html(OBAMA_SMALL.read_bytes()[:64])
+    assert media_types.sniff(page) is None
+    assert media_types.looks_like_html(page)
+    assert not media_types.looks_like_html(OBAMA_SMALL.read_bytes()[:64])
     with pytest.raises(UnsupportedMedia, match="web page"):
         images.decode(page)
 
@@ -170,11 +171,23 @@ def test_draft_decode_keeps_full_size_in_info() -> None:
     assert photo.scale == 0.25
 
 
+def test_draft_decode_applies_exif_orientation() -> None:
+    upright = _rgb(GROUP).resize((3000, 4000), Image.Resampling.BILINEAR)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored sideways, "rotate 90 CW to display"
+    stored = _encoded(upright.transpose(Image.Transpose.ROTATE_90), "JPEG", quality=80, exif=exif)
+    photo = images.decode(stored, min_long_edge=1500)
+    assert photo.image.size == (1500, 2000)  # half scale: the smallest that keeps 1500 px
+    assert (photo.info.width, photo.info.height) == (3000, 4000)
+    half = np.asarray(upright.reduce(2), dtype=np.int16)
+    assert np.abs(np.asarray(photo.image, dtype=np.int16) - half).mean() < 6
+
+
 def test_heic_round_trip() -> None:
     images.enable_heif()
     photo = _rgb(GROUP)
     data = _encoded(photo, "HEIF", quality=80)
-    assert images.sniff(data[:64]) in (MediaType.HEIC, MediaType.HEIF)
+    assert media_types.sniff(data[:64]) in (MediaType.HEIC, MediaType.HEIF)
     decoded = images.decode(data)
     assert decoded.image.size == photo.size
     assert decoded.info.media_type in (MediaType.HEIC, MediaType.HEIF)
@@ -229,7 +242,24 @@ def test_desktop_long_edge_2048_never_upscaled() -> None:
     small = Image.open(io.BytesIO(images.desktop_jpeg(image=_rgb(OBAMA_SMALL))))
     assert small.size == (320, 240)
     names = images.renditions(image=_rgb(GROUP))
-    assert set(names) == {images.THUMB_NAME, images.DESKTOP_NAME}
+    assert set(names) == {results.THUMB_NAME, results.DESKTOP_NAME}
+
+
+@pytest.mark.parametrize("size", [(4000, 3000), (3000, 4032), (8200, 2000)])
+def test_photo_pipeline_makes_a_2048_px_desktop_and_a_200_px_thumb(
+    tmp_path: Path, size: tuple[int, int]
+) -> None:
+    from processing.photo import analyze_photo
+
+    path = tmp_path / "big.jpg"
+    _rgb(GROUP).resize(size, Image.Resampling.BILINEAR).save(path, "JPEG", quality=80)
+    result = analyze_photo(str(path))
+    desktop = Image.open(io.BytesIO(result.renditions[results.DESKTOP_NAME]))
+    assert max(desktop.size) == images.DESKTOP_LONG_EDGE
+    assert abs(desktop.width / desktop.height - size[0] / size[1]) < 0.01
+    thumb = Image.open(io.BytesIO(result.renditions[results.THUMB_NAME]))
+    assert thumb.height == images.THUMB_HEIGHT
+    assert (result.width, result.height) == size
 
 
 def test_renditions_strip_exif() -> None:
@@ -263,7 +293,7 @@ def test_annotate_draws_numbered_boxes_on_downscaled_copy() -> None:
     data = images.annotate(image=photo, boxes_with_labels=boxes)
     preview = Image.open(io.BytesIO(data))
     assert preview.format == "JPEG"
-    assert max(preview.size) == images.ANNOTATE_LONG_EDGE
+    assert images.ANNOTATE_LONG_EDGE / 2 < max(preview.size) <= images.ANNOTATE_LONG_EDGE
     ratio = preview.width / photo.width
     r, g, b = preview.getpixel((round(1524 * ratio) + 1, round(444 * ratio)))  # type: ignore[misc]
     assert r > 200  # first box outline is yellow
