@@ -74,7 +74,15 @@ def _warm_up(face_engine: object) -> None:
         face_engine.warm_up()
 
 
+def _worker_threads() -> None:
+    """One BLAS thread, as in the pool's pixel processes (`processing.pool`): set before dlib loads
+    OpenBLAS. With OpenBLAS's default (a spinning thread per core) `analyze_clip` took 18.6-19.5 CPU-s
+    on the 3-minute video against 17.4-17.8 s, the spinning thread competing with decoding and HOG."""
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+
 def measure_speed(path: Path) -> Speed:
+    _worker_threads()
     from processing.clip import analyze_clip, engine
 
     _warm_up(engine())  # models load once per pixel process, not per video
@@ -95,6 +103,7 @@ def measure_speed(path: Path) -> Speed:
 def measure_speed_baseline(path: Path, *, seconds: float) -> Speed:
     """Every frame decoded at full resolution and converted to RGB; the detector on the same number of
     frames per second as the real path (one per sampling interval), over the first `seconds`."""
+    _worker_threads()
     from processing.clip import VIDEO_DETECT_LONG_EDGE, engine
     from processing.video import SamplingPolicy, probe
 
@@ -248,7 +257,7 @@ async def measure_web(*, uploads: int, upload_bytes: int, work_dir: Path) -> Web
                 stdout=asyncio.subprocess.DEVNULL,
                 stderr=(data_dir / "serve.log").open("wb"),
             )
-            await _wait_ready(f"http://127.0.0.1:{port}/readyz", serve)
+            await _wait_ready(f"http://127.0.0.1:{port}/readyz", serve, log=data_dir / "serve.log")
             proc = psutil.Process(serve.pid)
             before = proc.memory_info().rss
             user = slack.add_user("uploader")
@@ -332,14 +341,16 @@ def _tail(path: Path, lines: int = 30) -> str:
         return ""
 
 
-async def _wait_ready(url: str, serve: asyncio.subprocess.Process, *, within: float = 180.0) -> None:
+async def _wait_ready(
+    url: str, serve: asyncio.subprocess.Process, *, log: Path, within: float = 180.0
+) -> None:
     import aiohttp
 
     deadline = time.monotonic() + within
     async with aiohttp.ClientSession() as http:
         while time.monotonic() < deadline:
             if serve.returncode is not None:
-                raise RuntimeError("facetag serve exited before it was ready")
+                raise RuntimeError(f"facetag serve exited before it was ready: {_tail(log)}")
             try:
                 async with http.get(url) as resp:
                     if resp.status == 200:

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
 
 from PIL import Image
 
 from processing.faces import DlibEngine, FaceEngine
 from processing.images import encode_jpeg, fit_within, renditions
-from processing.photo import FACES_NAME
+from processing.results import FACES_NAME, AppearanceResult, VideoResult
 from processing.sheet import contact_sheet
 from processing.video import analyze_video
 
@@ -18,32 +17,6 @@ from processing.video import analyze_video
 # and are lost (the shared crowd clip: 2 people instead of 5), for ~20 % less CPU per sample.
 VIDEO_DETECT_LONG_EDGE = 1600
 CROP_LONG_EDGE = 256
-
-
-@dataclass(frozen=True, slots=True)
-class AppearanceResult:
-    segments: tuple[tuple[float, float], ...]
-    box: tuple[int, int, int, int]
-    quality: float
-    embedding: tuple[float, ...]  # mean of the person's best faces in this video
-    crop_jpeg: bytes
-    frame_time_s: float
-
-
-@dataclass(frozen=True, slots=True)
-class VideoResult:
-    width: int
-    height: int
-    duration_s: float
-    codec: str
-    fps: float
-    rotation: int
-    has_audio: bool
-    renditions: dict[str, bytes]
-    appearances: tuple[AppearanceResult, ...]
-    sampled_frames: int
-    detections: int = 0  # faces found over all sampled frames
-    tracks: int = 0  # face tracks kept before clustering them into people
 
 
 @functools.cache

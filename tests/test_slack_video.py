@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 from sqlalchemy import select, text
 
-from processing.images import DESKTOP_NAME, THUMB_NAME
+from processing.results import DESKTOP_NAME, THUMB_NAME
 from storage.models import Face, FaceState, Media, MediaKind, MediaStatus
 from storage.settings import Settings
 from tests.fakes.slack_workspace import Message

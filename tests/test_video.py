@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from processing.errors import CorruptMedia, MediaError, UnsupportedMedia
 from processing.faces import DetectedFace, DlibEngine
-from processing.images import CorruptMedia, MediaError, UnsupportedMedia
 from processing.tracks import _segments
 from processing.video import (
     SamplingPolicy,
@@ -113,8 +113,8 @@ def test_sampling_plan() -> None:
     assert 3600 / policy.interval_s(3600.0) <= policy.max_samples + 1e-6
     times = plan_samples(duration_s=8.0, interval_s=0.25)
     assert len(times) == 32
-    assert times[0] == pytest.approx(0.125)
-    assert times[-1] == pytest.approx(7.875)
+    assert times[0] == pytest.approx(0.0)  # slot starts
+    assert times[-1] == pytest.approx(7.75)
     assert _segments([(0.5, 1.0), (2.0, 3.0), (9.0, 9.5)], pad_s=0.1, merge_gap_s=2.0, duration_s=9.6) == (
         (0.4, 3.1),
         (8.9, 9.6),
@@ -127,9 +127,9 @@ def test_sampled_frames_are_spread_and_downscaled() -> None:
     times = [t for t, _ in frames]
     assert len(frames) == 4
     assert times == sorted(times)
-    # each sample is near the middle of its 1 s slot (a keyframe within half a slot may stand in)
-    assert all(abs(t - (i + 0.5)) <= 0.5 for i, t in enumerate(times))
-    assert times[1:] == pytest.approx([1.5, 2.5, 3.5], abs=0.2)  # the next decoded I/P frame
+    # one sample per 1 s slot: its keyframe, else the first decoded I/P frame from the slot start on
+    assert all(i <= t < i + 1 for i, t in enumerate(times))
+    assert times[1:] == pytest.approx([1.0, 2.0, 3.0], abs=0.2)
     assert all(image.size == (640, 360) and image.mode == "RGB" for _, image in frames)
 
 
@@ -234,8 +234,8 @@ def test_engine_error_stops_decoding_cleanly() -> None:
     before = threading.active_count()
     with pytest.raises(RuntimeError, match="engine broke"):
         analyze_video(TALKING_HEAD, engine, max_seconds=60, with_poster=False)
-    assert engine.calls == 3
-    assert threading.active_count() == before  # the decoding thread has ended
+    assert 3 <= engine.calls <= 4  # the frame after the failing one may be in the engine already
+    assert threading.active_count() == before  # the decoding and analysing threads have ended
 
 
 def test_no_faces_gives_no_appearances() -> None:
