@@ -143,6 +143,7 @@ async def test_team_owners_moderate_their_teams_channels_only(settings: Settings
     async with owners_scenario(settings) as s:
         seed_team_a(s)
         # Team B: Ada owns it, Grace is a member; its group id comes with the activity.
+        s.connector.add_channel(TEAM_B, CHANNEL_B)
         s.connector.add_member(TEAM_B, ADA.member(TENANT_ID))
         s.connector.add_member(TEAM_B, GRACE.member(TENANT_ID))
         s.graph.add_member(GROUP_B, graph_member(ADA, owner=True))

@@ -4,7 +4,7 @@ Replies are proactive (they come from jobs, long after the turn), so they go out
 the `serviceUrl` stored with the share:
   POST {serviceUrl}v3/conversations/{conversation}/activities/{activityId}   reply (reply chain in channels)
   PUT  {serviceUrl}v3/conversations/{conversation}/activities/{replyId}      update the card in place
-  GET  {serviceUrl}v3/conversations/{conversation}/members[/{aadObjectId}]  roster for "Who is this?"
+  GET  {serviceUrl}v3/conversations/{conversation}/members[/{aadObjectId}]  roster (chat or channel)
   GET  {serviceUrl}v3/teams/{teamId}                                         the team's Entra group id
 """
 
@@ -103,8 +103,9 @@ class Connector:
         return payload
 
     async def members(self, where: Address) -> list[Member]:
-        """The people of the team (channels) or the chat, by Entra object id."""
-        target = where.team_id or where.base_conversation
+        """The people of the conversation, by Entra object id: of a chat its members, of a channel the
+        channel's (a standard channel's are the team's; a private or shared channel's only its own)."""
+        target = where.base_conversation
         try:
             payload = await self.call("GET", self.url(where.service_url, "conversations", target, "members"))
         except ConnectorError as exc:
@@ -125,8 +126,8 @@ class Connector:
         return group if isinstance(group, str) and group else None
 
     async def member(self, where: Address, aad_object_id: str) -> Member | None:
-        """One member of the team or chat, or None when they are not in it."""
-        target = where.team_id or where.base_conversation
+        """One member of the conversation (chat or channel, as `members`), or None when not in it."""
+        target = where.base_conversation
         try:
             payload = await self.call(
                 "GET", self.url(where.service_url, "conversations", target, "members", aad_object_id)

@@ -1,4 +1,7 @@
-"""Who owns a team: the owners of a team moderate its channels (approve or reject what is shared there).
+"""Who owns a team: the owners of a team moderate its channels (approve or reject what is shared there)
+that they are members of. Owning a team is not being in each of its channels (private and shared
+channels have their own members), so callers (bot.teams.viewers) only ask about channels whose roster
+has the user; this module answers "who owns the team", per team, nothing about channels.
 
   team → Entra group id   `channelData.team.aadGroupId` when the share's activity carried it, else
                           GET {serviceUrl}v3/teams/{teamId} (`aadGroupId`; kept, it never changes)

@@ -3,14 +3,17 @@
 Teams has no "conversations of this user" API for bots, so the door starts from what it knows: the
 conversations facetag has Teams sightings in. For each one:
   personal chat   only its owner (every sighting there was sent by that user; no connector call)
-  group chat      the chat's roster  GET {serviceUrl}v3/conversations/{chat id}/members
-  channel         the team's roster  GET {serviceUrl}v3/conversations/{team id}/members
-Rosters are cached per (serviceUrl, team or chat) and viewers per user, both for `VIEWER_TTL`. A
+  group chat      the chat's roster     GET {serviceUrl}v3/conversations/{chat id}/members
+  channel         the channel's roster  GET {serviceUrl}v3/conversations/{channel id}/members
+(the channel's conversation id without `;messageid=…`: a standard channel answers the team's members,
+a private or shared channel only its own). Rosters are cached per (serviceUrl, chat or channel) and
+viewers per user, both for `VIEWER_TTL`; they are read concurrently, all within `ROSTER_TIMEOUT`. A
 roster that cannot be read counts as "not a member" (fail closed) and the viewer is then not cached.
 
-Owners of a team (bot.teams.owners, Microsoft Graph) moderate its channels: the channels of teams the
-user is in and owns join `Viewer.moderates`. Owners that cannot be read count as "not an owner", and
-after a transient failure the viewer is not cached either.
+Owners of a team (bot.teams.owners, Microsoft Graph) moderate its channels that they are members of:
+those channels join `Viewer.moderates` (a private channel's owner-but-not-member does not see it, so
+does not moderate it either). Owners that cannot be read count as "not an owner", and after a
+transient failure the viewer is not cached either.
 """
 
 from __future__ import annotations
@@ -36,7 +39,7 @@ from storage.models import Sighting
 log = logging.getLogger(__name__)
 
 VIEWER_TTL = 60.0
-ROSTER_TIMEOUT = 3.0  # one roster read; the messaging extension must answer within 5 s
+ROSTER_TIMEOUT = 3.0  # all roster reads of one request; the messaging extension answers within 5 s
 CONCURRENT_ROSTERS = 8
 PERSONAL = "personal"
 CHANNEL = "channel"
@@ -50,7 +53,13 @@ class _Conversation:
 
     @property
     def roster_key(self) -> tuple[str, str]:
-        return self.where.service_url, self.where.team_id or self.where.base_conversation
+        """The conversation whose members may see it: the chat, or the channel (not its team)."""
+        return self.where.service_url, self.where.base_conversation
+
+    @property
+    def team_key(self) -> tuple[str, str]:
+        """The team of a channel (owners are per team); no team id outside channels."""
+        return self.where.service_url, self.where.team_id or ""
 
 
 def _conversation_type() -> ColumnElement[str]:
@@ -106,12 +115,13 @@ class TeamsViewers:
         return await self._viewer(user_id, {channel_id: name})
 
     async def owned(self, user_id: str, channel_ids: set[str]) -> frozenset[str]:
-        """Those of these channels (ids as sightings store them) whose team the user owns."""
+        """Those of these channels (ids as sightings store them) that the user is in and whose team
+        they own."""
         if self.owners is None or not channel_ids:
             return frozenset()
         async with self.ctx.db.session() as session:
             rows = await session.execute(
-                select(Sighting.channel_id, Sighting.conversation)
+                select(Sighting.channel_id, Sighting.channel_name, Sighting.conversation)
                 .where(
                     Sighting.platform == PLATFORM,
                     Sighting.channel_id.in_(channel_ids),
@@ -120,13 +130,13 @@ class TeamsViewers:
                 .ext(distinct_on(Sighting.channel_id))
                 .order_by(Sighting.channel_id, Sighting.created_at.desc())
             )
-            teams = {str(cid): Address.from_mapping(conversation or {}) for cid, conversation in rows}
-        owned = set()
-        for channel_id, where in teams.items():
-            owners = await self.owners.of(where)
-            if owners is not None and user_id in owners:
-                owned.add(channel_id)
-        return frozenset(owned)
+            channels = [
+                _Conversation(str(cid), str(name or ""), Address.from_mapping(conversation or {}))
+                for cid, name, conversation in rows
+            ]
+        member_of, _ = await self._member_of(user_id, channels)
+        owned, _ = await self._owned_teams(user_id, member_of)
+        return owned
 
     async def reviewer(self, viewer: Viewer) -> Viewer:
         """For admins reviewing pending media: every Teams conversation (admins may approve anything)."""
@@ -162,19 +172,28 @@ class TeamsViewers:
         roster and owner list could be read (else the answer is not cached)."""
         personal, shared = await self._conversations(user_id)
         channels = dict(personal)
-        keys = {c.roster_key: c.where for c in shared}
-        gate = asyncio.Semaphore(CONCURRENT_ROSTERS)
-
-        async def read(key: tuple[str, str], where: Address) -> tuple[tuple[str, str], frozenset[str] | None]:
-            async with gate:
-                return key, await self._roster(key, where)
-
-        rosters = dict(await asyncio.gather(*(read(k, w) for k, w in keys.items())))
-        complete = all(r is not None for r in rosters.values())
-        member_of = [c for c in shared if user_id in (rosters.get(c.roster_key) or ())]
+        member_of, complete = await self._member_of(user_id, shared)
         channels.update((c.channel_id, c.name) for c in member_of)
         owned, owners_complete = await self._owned_teams(user_id, member_of)
         return channels, owned, complete and owners_complete
+
+    async def _member_of(
+        self, user_id: str, conversations: list[_Conversation]
+    ) -> tuple[list[_Conversation], bool]:
+        """Those of `conversations` whose roster has the user (one read per chat or channel, at most
+        `CONCURRENT_ROSTERS` at a time, all within `ROSTER_TIMEOUT`); False when a roster could not be
+        read now."""
+        keys = {c.roster_key: c.where for c in conversations}
+        gate = asyncio.Semaphore(CONCURRENT_ROSTERS)
+        deadline = asyncio.get_running_loop().time() + ROSTER_TIMEOUT
+
+        async def read(key: tuple[str, str], where: Address) -> tuple[tuple[str, str], frozenset[str] | None]:
+            async with gate:
+                return key, await self._roster(key, where, deadline)
+
+        rosters = dict(await asyncio.gather(*(read(k, w) for k, w in keys.items())))
+        member_of = [c for c in conversations if user_id in (rosters.get(c.roster_key) or ())]
+        return member_of, all(r is not None for r in rosters.values())
 
     async def _owned_teams(
         self, user_id: str, conversations: list[_Conversation]
@@ -184,7 +203,7 @@ class TeamsViewers:
         if self.owners is None:
             return frozenset(), True
         owners = self.owners
-        teams = {c.roster_key: c.where for c in conversations if c.where.team_id}
+        teams = {c.team_key: c.where for c in conversations if c.where.team_id}
         gate = asyncio.Semaphore(CONCURRENT_ROSTERS)
 
         async def read(key: tuple[str, str], where: Address) -> tuple[tuple[str, str], frozenset[str] | None]:
@@ -192,16 +211,18 @@ class TeamsViewers:
                 return key, await owners.of(where)
 
         found = dict(await asyncio.gather(*(read(k, w) for k, w in teams.items())))
-        owned = frozenset(c.channel_id for c in conversations if user_id in (found.get(c.roster_key) or ()))
+        owned = frozenset(c.channel_id for c in conversations if user_id in (found.get(c.team_key) or ()))
         return owned, all(o is not None for o in found.values())
 
-    async def _roster(self, key: tuple[str, str], where: Address) -> frozenset[str] | None:
-        """The Entra object ids of a team's or chat's members; None when it cannot be read now."""
+    async def _roster(self, key: tuple[str, str], where: Address, deadline: float) -> frozenset[str] | None:
+        """The Entra object ids of a chat's or channel's members; None when it cannot be read now
+        (by `deadline`, in the event loop's time)."""
         cached = self._rosters.get(key)
         if cached and self._clock() - cached[0] < self.ttl:
             return cached[1]
+        remaining = deadline - asyncio.get_running_loop().time()
         try:
-            members = await asyncio.wait_for(self.connector.members(where), ROSTER_TIMEOUT)
+            members = await asyncio.wait_for(self.connector.members(where), max(remaining, 0.0))
         except (TeamsTransientError, TimeoutError) as exc:
             log.warning("teams: cannot read the roster of %s now: %s", key[1], exc or type(exc).__name__)
             return None

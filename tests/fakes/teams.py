@@ -16,16 +16,21 @@ from __future__ import annotations
 
 from tests.fakes.teams_activities import (
     ADA,
-    CHANNEL_ID,
     FILE_DOWNLOAD_INFO,
     GRACE,
     GROUP_CHAT_ID,
-    TEAM_ID,
     ActivityFactory,
     TeamsUser,
 )
 from tests.fakes.teams_base import ACTIVITY_SCHEMA, FIXTURES, Json, activity_errors, validate_activity
-from tests.fakes.teams_connector import FakeConnector, Rejection, SentActivity, TeamsMember
+from tests.fakes.teams_connector import (
+    CHANNEL_ID,
+    TEAM_ID,
+    FakeConnector,
+    Rejection,
+    SentActivity,
+    TeamsMember,
+)
 from tests.fakes.teams_graph import GRAPH_AUDIENCE, FakeGraph, GraphMember
 from tests.fakes.teams_identity import (
     BOTFRAMEWORK_AUDIENCE,

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from tests.fakes.teams_base import Json
-from tests.fakes.teams_connector import TeamsMember
+from tests.fakes.teams_connector import CHANNEL_ID, TEAM_ID, TeamsMember
 
 FILE_DOWNLOAD_INFO = "application/vnd.microsoft.teams.file.download.info"
 
@@ -35,8 +35,6 @@ GRACE = TeamsUser(
     "29:1grace-hopper", "Grace Hopper", "0b7e4f2d-3c5a-4e6f-8a9b-2c3d4e5f6a02", "grace@contoso.example"
 )
 
-TEAM_ID = "19:team-general@thread.tacv2"
-CHANNEL_ID = "19:photos-channel@thread.tacv2"
 GROUP_CHAT_ID = "19:meeting-prep-chat@thread.v2"
 
 

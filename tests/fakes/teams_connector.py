@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import itertools
+import re
 import secrets
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import jwt
@@ -12,6 +14,10 @@ from aiohttp import web
 
 from tests.fakes.teams_base import Json, LocalServer, activity_errors, connector_error
 from tests.fakes.teams_identity import FakeIdentity
+
+TEAM_ID = "19:team-general@thread.tacv2"  # the team; also the id of its General channel
+CHANNEL_ID = "19:photos-channel@thread.tacv2"  # a standard channel of TEAM_ID
+_THREAD = re.compile(r";messageid=\d+$")
 
 # --------------------------------------------------------------------------- connector
 
@@ -78,6 +84,7 @@ class _Log:
     rejected: list[Rejection] = field(default_factory=list)
     attachment_fetches: list[str] = field(default_factory=list)
     team_lookups: list[str] = field(default_factory=list)  # team ids asked for with GET /v3/teams/{id}
+    roster_reads: list[str] = field(default_factory=list)  # ids asked for with GET …/{id}/members
     download_headers: list[dict[str, str]] = field(default_factory=list)
 
 
@@ -91,6 +98,12 @@ class FakeConnector(LocalServer):
     answers the TeamDetails of teams seeded with `add_team`; any other team is a 404 `NotFound`
     that is not counted in `rejected` (asking about a team the bot saw is legitimate; the scenarios
     that do not seed teams simply have no team owners).
+
+    Rosters (`GET /v3/conversations/{id}/members`) are per conversation, as in Teams: a team (and its
+    General channel, whose id is the team's) and a chat have their own members; a standard channel
+    (`add_channel`; CHANNEL_ID is one of TEAM_ID's) answers its team's members; a private or shared
+    channel (`add_private_channel`) only its own. A channel conversation's `;messageid=` suffix is
+    ignored (the reply chain is addressed by its channel).
     """
 
     def __init__(self, identity: FakeIdentity, *, prefix: str = "/amer") -> None:
@@ -100,7 +113,8 @@ class FakeConnector(LocalServer):
         self.log = _Log()
         self._ids = itertools.count(1_700_000_000_000)
         self._activities: dict[tuple[str, str], Json] = {}
-        self._members: dict[str, list[TeamsMember]] = {}
+        self._members: dict[str, list[TeamsMember]] = {}  # team, chat or private channel → members
+        self._standard: dict[str, str] = {CHANNEL_ID: TEAM_ID}  # standard channel → its team
         self._teams: dict[str, Json] = {}
         self._attachments: dict[str, _File] = {}
         self._downloads: dict[str, _File] = {}
@@ -135,7 +149,26 @@ class FakeConnector(LocalServer):
 
     # -- seeding
     def add_member(self, conversation_id: str, member: TeamsMember) -> None:
-        self._members.setdefault(conversation_id, []).append(member)
+        """A member of a team, chat or private channel; of a standard channel: of its team."""
+        self._members.setdefault(self._roster_of(conversation_id), []).append(member)
+
+    def add_channel(self, team_id: str, channel_id: str) -> None:
+        """A standard channel of a team: its members are the team's."""
+        self._standard[channel_id] = team_id
+
+    def add_private_channel(self, team_id: str, channel_id: str, members: Iterable[TeamsMember]) -> None:
+        """A private (or shared) channel of a team, with its own members (who must be the team's)."""
+        roster = list(members)
+        outsiders = [m.name for m in roster if m not in self._members.get(team_id, [])]
+        if outsiders:
+            raise ValueError(f"not members of team {team_id}: {outsiders}")
+        self._standard.pop(channel_id, None)
+        self._members[channel_id] = roster
+
+    def _roster_of(self, conversation_id: str) -> str:
+        """Whose members a conversation's roster is: a standard channel's team, else its own."""
+        base = _THREAD.sub("", conversation_id)
+        return self._standard.get(base, base)
 
     def add_team(self, team_id: str, aad_group_id: str, name: str = "Team") -> None:
         """TeamDetails for GET /v3/teams/{team_id} (the team's Entra group is `aad_group_id`)."""
@@ -233,7 +266,8 @@ class FakeConnector(LocalServer):
         claims = self._authorize(request)
         if isinstance(claims, web.Response):
             return claims
-        members = self._members.get(request.match_info["conversationId"])
+        self.log.roster_reads.append(request.match_info["conversationId"])
+        members = self._members.get(self._roster_of(request.match_info["conversationId"]))
         if members is None:
             return self._reject(request, 404, "ConversationNotFound", "unknown conversation")
         return web.json_response([m.to_json() for m in members])
@@ -243,7 +277,7 @@ class FakeConnector(LocalServer):
         if isinstance(claims, web.Response):
             return claims
         wanted = request.match_info["memberId"]
-        for member in self._members.get(request.match_info["conversationId"], []):
+        for member in self._members.get(self._roster_of(request.match_info["conversationId"]), []):
             if wanted in (member.id, member.aad_object_id):
                 return web.json_response(member.to_json())
         return self._reject(request, 404, "MemberNotFoundInConversation", "The member was not found.")
