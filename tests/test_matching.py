@@ -9,25 +9,18 @@ import numpy as np
 import pytest_asyncio
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
-from storage import migrate
-from storage.db import create_engine
 from storage.faces import PgvectorMatcher
 from storage.matching import FaceMatcher
 from storage.models import EMBEDDING_DIM, Face, FaceState, Media, MediaStatus, Person
-from tests.support.scratch_db import scratch_database
+from tests.support.scratch_db import migrated_engine
 
 MATCHER: FaceMatcher = PgvectorMatcher(threshold=0.075)
 
 
 @pytest_asyncio.fixture
 async def engine(pg_url: str) -> AsyncIterator[AsyncEngine]:
-    async with scratch_database(pg_url, prefix="facetag_matching") as db:
-        engine = create_engine(db.url, pool_size=2)
-        try:
-            await migrate.upgrade(engine)
-            yield engine
-        finally:
-            await engine.dispose()
+    async with migrated_engine(pg_url, prefix="facetag_matching") as engine:
+        yield engine
 
 
 def unit(vector: np.ndarray) -> list[float]:

@@ -34,21 +34,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from handlers.query import ChannelRef, Query, parse
 from handlers.search import Viewer, _channel_ids, _escape_like, build_filter
-from storage import migrate
-from storage.db import create_engine
 from storage.models import EMBEDDING_DIM, Face, FaceState, Media, MediaStatus, Person, Sighting, Tag
-from tests.support.scratch_db import scratch_database
+from tests.support.scratch_db import migrated_engine
 
 
 @pytest_asyncio.fixture
 async def engine(pg_url: str) -> AsyncIterator[AsyncEngine]:
-    async with scratch_database(pg_url, prefix="facetag_search_index") as db:
-        engine = create_engine(db.url, pool_size=2)
-        try:
-            await migrate.upgrade(engine)
-            yield engine
-        finally:
-            await engine.dispose()
+    async with migrated_engine(pg_url, prefix="facetag_search_index") as engine:
+        yield engine
 
 
 def media_row(status: MediaStatus = MediaStatus.approved, filename: str | None = None) -> dict[str, Any]:

@@ -110,7 +110,7 @@ def photo(index: int) -> bytes:
 
 
 async def share_in_team(
-    s: OwnersScenario,
+    s: TeamsScenario,
     data: bytes,
     root: str,
     *,
@@ -264,7 +264,7 @@ async def test_owner_lookups_page_cache_and_fail_closed() -> None:
         )
         now = [0.0]
         bot = Connector(config)
-        client = Graph(config, bot.tokens)
+        client = Graph(config, bot)
         owners = TeamOwners(bot, client, ttl=60.0, clock=lambda: now[0])
         try:
             connector.add_team(TEAM_ID, GROUP_A)
@@ -303,7 +303,6 @@ async def test_owner_lookups_page_cache_and_fail_closed() -> None:
             assert connector.log.team_lookups == [TEAM_ID, TEAM_B]
         finally:
             await bot.close()
-            await client.close()
         assert graph.rejected == []
 
 

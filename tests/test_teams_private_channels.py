@@ -12,7 +12,7 @@ import pytest
 from storage.models import MediaStatus
 from storage.settings import Settings
 from tests.fakes.teams import ADA, CHANNEL_ID, GRACE, TEAM_ID
-from tests.test_teams_owners import MAX, NOT_ADMIN, decide, owners_scenario, photo, seed_team_a
+from tests.test_teams_owners import MAX, NOT_ADMIN, decide, owners_scenario, photo, seed_team_a, share_in_team
 from tests.test_teams_scenarios import TENANT_ID, TeamsScenario, teams_scenario
 from tests.test_teams_search import (
     LIN,
@@ -35,16 +35,7 @@ PRIVATE_ID = "19:private-leads@thread.tacv2"  # a private channel of TEAM_ID
 
 async def share(s: TeamsScenario, data: bytes, root: str, channel_id: str) -> uuid.UUID:
     """Ada shares a photo in a channel of TEAM_ID; the media it became."""
-    url = s.connector.attachment_url(s.connector.add_attachment(data, "image/jpeg"))
-    message = s.factory.channel_mention(
-        "for the album",
-        user=ADA,
-        attachments=[{"contentType": "image/jpeg", "contentUrl": url}],
-        root=root,
-        channel_id=channel_id,
-    )
-    message["id"] = root
-    assert (await s.post(message)).status == 202
+    await share_in_team(s, data, root, channel_id=channel_id)
     await s.app.idle()
     [media_id] = await media_in(s, channel_id)
     return media_id

@@ -262,9 +262,8 @@ def fit_image(jpeg: bytes, budget: int) -> str | None:
     """A `data:` URI of the picture no longer than `budget` characters, or None if it cannot fit."""
     if len(_DATA_URI) + (len(jpeg) + 2) // 3 * 4 <= budget and len(jpeg) <= 20_000:
         return _DATA_URI + base64.b64encode(jpeg).decode()
-    from PIL import (
-        Image,
-    )  # only for pictures too big to send as they are: Pillow costs the web process ~15 MB
+    # Only for pictures too big to send as they are: Pillow costs the web process ~15 MB.
+    from PIL import Image
 
     try:
         with Image.open(io.BytesIO(jpeg)) as opened:

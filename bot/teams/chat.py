@@ -58,7 +58,8 @@ class Connector:
     """A minimal Bot Connector client (any serviceUrl) carrying the bot's outbound token."""
 
     def __init__(self, config: TeamsAuthConfig) -> None:
-        # Shared with the Graph client (bot.teams.graph): one credential, one token cache per scope.
+        # Shared with the Graph client (bot.teams.graph): one credential, one token cache per scope,
+        # one HTTP session.
         self.tokens = ClientCredentialsTokenProvider(
             agent_auth_configuration(config), timeout=config.http_timeout_seconds
         )
@@ -68,7 +69,8 @@ class Connector:
     async def token(self) -> str:
         return await self.tokens.get_access_token(BOTFRAMEWORK_RESOURCE, [BOTFRAMEWORK_SCOPE])
 
-    def _http(self) -> aiohttp.ClientSession:
+    def http(self) -> aiohttp.ClientSession:
+        """The bot's HTTP session for Microsoft's services (the connector, and Graph through `Graph`)."""
         if self._session is None or self._session.closed:
             self._session = aiohttp.ClientSession(timeout=self._timeout)
         return self._session
@@ -86,7 +88,7 @@ class Connector:
     async def call(self, method: str, url: URL, body: Mapping[str, Any] | None = None) -> Any:
         headers = {"Authorization": f"Bearer {await self.token()}", "Accept": "application/json"}
         try:
-            async with self._http().request(method, url, json=body, headers=headers) as response:
+            async with self.http().request(method, url, json=body, headers=headers) as response:
                 status = response.status
                 try:
                     payload: Any = await response.json(content_type=None)

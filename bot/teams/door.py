@@ -203,7 +203,7 @@ class TeamsDoor:
         self.settings = settings
         self.config = TeamsAuthConfig.from_settings(settings)
         self.chat = TeamsChat(self.config, file_hosts=settings.teams_file_host_list)
-        self.graph = Graph(self.config, self.chat.connector.tokens)
+        self.graph = Graph(self.config, self.chat.connector)
         self.adapter = build_teams_adapter(self.config)
         self.validator = BotFrameworkTokenValidator(self.config)
         self.viewers: TeamsViewers | None = None  # built with the Context, in add_routes
@@ -217,4 +217,3 @@ class TeamsDoor:
 
     async def close(self) -> None:
         await self.chat.close()
-        await self.graph.close()

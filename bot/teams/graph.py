@@ -20,9 +20,8 @@ from urllib.parse import quote
 import aiohttp
 from yarl import URL
 
-from bot.teams.chat import TeamsTransientError
+from bot.teams.chat import Connector, TeamsTransientError
 from bot.teams.config import GRAPH_SCOPE, TeamsAuthConfig
-from bot.teams.outbound import ClientCredentialsTokenProvider
 
 log = logging.getLogger(__name__)
 
@@ -40,23 +39,13 @@ class GraphError(Exception):
 
 
 class Graph:
-    """A minimal Microsoft Graph client carrying the bot's app-only token."""
+    """A minimal Microsoft Graph client with the bot's app-only token, on the connector's credentials
+    and HTTP session (the connector closes it)."""
 
-    def __init__(self, config: TeamsAuthConfig, tokens: ClientCredentialsTokenProvider) -> None:
+    def __init__(self, config: TeamsAuthConfig, connector: Connector) -> None:
         self.base_url = URL(config.graph_url.rstrip("/") + "/")
-        self._tokens = tokens
+        self._connector = connector
         self._timeout = aiohttp.ClientTimeout(total=config.http_timeout_seconds)
-        self._session: aiohttp.ClientSession | None = None
-
-    def _http(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(timeout=self._timeout)
-        return self._session
-
-    async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
 
     async def team_owners(self, group_id: str) -> frozenset[str]:
         """The Entra object ids of the owners of the team whose group is `group_id`."""
@@ -91,10 +80,10 @@ class Graph:
         return url
 
     async def _get(self, url: URL) -> dict[str, Any]:
-        token = await self._tokens.get_access_token(GRAPH_RESOURCE, [GRAPH_SCOPE])
+        token = await self._connector.tokens.get_access_token(GRAPH_RESOURCE, [GRAPH_SCOPE])
         headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
         try:
-            async with self._http().get(url, headers=headers) as response:
+            async with self._connector.http().get(url, headers=headers, timeout=self._timeout) as response:
                 status = response.status
                 try:
                     payload: Any = await response.json(content_type=None)

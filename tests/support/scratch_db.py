@@ -10,8 +10,10 @@ from dataclasses import dataclass
 import psycopg
 from psycopg import sql
 from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from storage.db import libpq_conninfo
+from storage import migrate
+from storage.db import create_engine, libpq_conninfo
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,3 +38,15 @@ async def scratch_database(pg_url: str, *, prefix: str = "facetag_scratch") -> A
             await conn.execute(
                 sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
             )
+
+
+@asynccontextmanager
+async def migrated_engine(pg_url: str, *, prefix: str) -> AsyncIterator[AsyncEngine]:
+    """An engine on a scratch database migrated to the head revision."""
+    async with scratch_database(pg_url, prefix=prefix) as db:
+        engine = create_engine(db.url, pool_size=2)
+        try:
+            await migrate.upgrade(engine)
+            yield engine
+        finally:
+            await engine.dispose()
