@@ -185,7 +185,7 @@ def profile_stages(paths: list[Path]) -> dict[str, float]:
             for face in described:
                 images.face_crop_jpeg(image=work, box=face.box)
         with clock("renditions"):
-            images.renditions(image=work)
+            images.renditions(image=work, full_size=(photo.info.width, photo.info.height))
         if described:
             with clock("annotate"):
                 labels = [(f.box, str(i)) for i, f in enumerate(described, start=1)]

@@ -23,9 +23,9 @@ def engine() -> FaceEngine:
 
 
 def analyze_photo(path: str, face_engine: FaceEngine | None = None) -> PhotoResult:
-    """Decode once, at the smallest JPEG scale that still covers the desktop size, and fit that to the
-    desktop size; that image then serves the renditions, detection, embeddings and crops. Boxes are
-    reported in full-size coordinates."""
+    """Decode once, at the smallest JPEG scale that (nearly) covers the desktop size, and fit that
+    within the desktop size; that image then serves the renditions, detection, embeddings and crops.
+    Boxes are reported in full-size coordinates."""
     photo = decode(path, min_long_edge=DESKTOP_LONG_EDGE)
     info = photo.info
     working = fit_within(photo.image, long_edge=DESKTOP_LONG_EDGE)
@@ -44,7 +44,7 @@ def analyze_photo(path: str, face_engine: FaceEngine | None = None) -> PhotoResu
                 crop_jpeg=face_crop_jpeg(image=working, box=face.box),
             )
         )
-    pictures = renditions(image=working)
+    pictures = renditions(image=working, full_size=(info.width, info.height))
     if ordered:
         pictures[FACES_NAME] = annotate(
             image=working, boxes_with_labels=[(f.box, str(i)) for i, f in enumerate(ordered, start=1)]
