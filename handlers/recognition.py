@@ -121,16 +121,24 @@ async def _suggest_from_clusters(
     rejected: dict[uuid.UUID, set[uuid.UUID]],
     taken: set[uuid.UUID],
 ) -> None:
+    clusters = {f.cluster_id for f in faces if f.cluster_id is not None}
+    if not clusters:
+        return
+    confirmed: dict[uuid.UUID, list[uuid.UUID]] = defaultdict(list)
+    rows = await session.execute(
+        select(Face.cluster_id, Face.id).where(
+            Face.cluster_id.in_(clusters), Face.state == FaceState.confirmed
+        )
+    )
+    for cluster_id, face_id in rows:
+        if cluster_id is not None:
+            confirmed[cluster_id].append(face_id)
     used = set(taken)
     for face in faces:
-        if face.cluster_id is None:
-            continue
-        members = await session.execute(
-            select(Face.id).where(Face.cluster_id == face.cluster_id, Face.state == FaceState.confirmed)
-        )
-        closest = await matcher.nearest(
-            session, face=face, limit=1, max_distance=2.0, among=list(members.scalars())
-        )
+        members = confirmed.get(face.cluster_id) if face.cluster_id is not None else None
+        if not members:
+            continue  # no confirmed face in its cluster (a new cluster has none)
+        closest = await matcher.nearest(session, face=face, limit=1, max_distance=2.0, among=members)
         if not closest or closest[0].person_id is None:
             continue
         person = closest[0].person_id
