@@ -1,9 +1,14 @@
 """Media shared: record the share, stream the bytes to S3, process them, reply in the thread.
 
 Three idempotent jobs, each safe to retry and to run twice:
-  ingest(sighting)  bytes → pending bucket `<media_id>/original` (the same bytes twice are one media)
-  process(media)    renditions, faces, suggestions; then a reply job per sighting
+  ingest(sighting)  bytes → pending bucket `<media_id>/original` (the same bytes twice are one media);
+                    a new media is then processed at once from the copy kept on local disk on the way
+  process(media)    the same processing from the stored original: for retried ingests and API uploads
   reply(sighting)   post or update the thread reply
+
+Processing in the ingest job saves reading the original back from S3 and a trip through the queue
+(`bench.ingest`). A crash or transient error there leaves the media in `processing`; the retried ingest
+then hands it to a `process` job.
 """
 
 from __future__ import annotations
@@ -14,8 +19,10 @@ import tempfile
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import BinaryIO
 
 import aiohttp
 from sqlalchemy import delete, select, update
@@ -118,17 +125,23 @@ async def ingest(ctx: Context, job: JobInfo, *, sighting_id: str) -> None:
     if row.media_id is not None:
         await _after_ingest(ctx, row.media_id)
         return
-    try:
-        media_id = await _fetch_into_store(ctx, sighting)
-    except UserFacingError as exc:
-        await fail_sighting(ctx, sighting, exc.sentence)
-        raise PermanentJobError(exc.sentence) from None
-    except (download.TransientDownloadError, ObjectStoreError) as exc:
-        if not job.is_last_attempt:
-            raise
-        await fail_sighting(ctx, sighting, STORE_FAILED)
-        raise PermanentJobError(str(exc)) from None
-    await _after_ingest(ctx, media_id)
+    async with scratch_file(ctx) as local:
+        try:
+            stored = await _fetch_into_store(ctx, sighting, copy=local)
+        except UserFacingError as exc:
+            await fail_sighting(ctx, sighting, exc.sentence)
+            raise PermanentJobError(exc.sentence) from None
+        except (download.TransientDownloadError, ObjectStoreError) as exc:
+            if not job.is_last_attempt:
+                raise
+            await fail_sighting(ctx, sighting, STORE_FAILED)
+            raise PermanentJobError(str(exc)) from None
+        if stored.is_new:
+            await _process_source(
+                ctx, job, media_id=stored.media_id, kind=stored.kind, bucket=stored.bucket, source=local
+            )
+            return
+    await _after_duplicate(ctx, stored.media_id)
 
 
 async def _after_ingest(ctx: Context, media_id: uuid.UUID) -> None:
@@ -141,7 +154,26 @@ async def _after_ingest(ctx: Context, media_id: uuid.UUID) -> None:
         await defer_replies(ctx, media_id)
 
 
-async def _fetch_into_store(ctx: Context, sighting: Sighting) -> uuid.UUID:
+@dataclass(frozen=True, slots=True)
+class _Stored:
+    media_id: uuid.UUID  # an existing media's id when the same bytes were seen before
+    is_new: bool
+    kind: MediaKind
+    bucket: str
+
+
+async def _after_duplicate(ctx: Context, media_id: uuid.UUID) -> None:
+    """The same bytes as a known media: its replies, unless it is being processed right now (that run
+    replies to every sighting linked by then; a second run would only race it)."""
+    async with ctx.db.session() as session:
+        media = await session.get(Media, media_id)
+        status = media.status if media else None
+    if status not in (None, MediaStatus.receiving, MediaStatus.processing):
+        await defer_replies(ctx, media_id)
+
+
+async def _fetch_into_store(ctx: Context, sighting: Sighting, *, copy: Path) -> _Stored:
+    """Stream the shared file into the pending bucket, writing a copy to `copy` on the way."""
     chat = ctx.chat(sighting.platform)
     remote = await chat.resolve_file(sighting)
     media_id = uuid.uuid4()
@@ -161,19 +193,29 @@ async def _fetch_into_store(ctx: Context, sighting: Sighting) -> uuid.UUID:
                 "(MP4, MOV, WebM, MKV)."
             )
         try:
-            stored = await ctx.store.put_stream(
-                bucket=bucket,
-                key=key,
-                chunks=chunks,
-                content_type=kind.mime,
-                max_bytes=ctx.settings.max_upload_bytes,
-            )
+            with copy.open("wb") as local:
+                stored = await ctx.store.put_stream(
+                    bucket=bucket,
+                    key=key,
+                    chunks=_tee(chunks, local),
+                    content_type=kind.mime,
+                    max_bytes=ctx.settings.max_upload_bytes,
+                )
         except ObjectTooLarge:
             raise download.too_large(ctx.settings.max_upload_bytes) from None
     ctx.metrics.bytes_in.inc(stored.size)
-    return await _register_media(
+    linked = await _register_media(
         ctx, sighting, media_id=media_id, kind=kind, size=stored.size, sha256=stored.sha256
     )
+    media_kind = MediaKind.video if kind.is_video else MediaKind.photo
+    return _Stored(media_id=linked, is_new=linked == media_id, kind=media_kind, bucket=bucket)
+
+
+async def _tee(chunks: AsyncIterator[bytes], file: BinaryIO) -> AsyncIterator[bytes]:
+    """The chunks, each also written to `file` (page cache: microseconds for a 64 KiB chunk)."""
+    async for chunk in chunks:
+        file.write(chunk)
+        yield chunk
 
 
 async def media_stored(
@@ -267,46 +309,49 @@ async def process(ctx: Context, job: JobInfo, *, media_id: str) -> None:
         media = await session.get(Media, mid)
         if media is None or media.status not in (MediaStatus.processing, MediaStatus.receiving):
             return
-        kind, bucket = media.kind, media.bucket or ctx.settings.bucket_pending
+        kind, bucket = media.kind or MediaKind.photo, media.bucket or ctx.settings.bucket_pending
+    async with scratch_file(ctx) as source:
+        await ctx.store.download(bucket=bucket, key=original_key(mid), path=source)
+        await _process_source(ctx, job, media_id=mid, kind=kind, bucket=bucket, source=source)
+
+
+async def _process_source(
+    ctx: Context, job: JobInfo, *, media_id: uuid.UUID, kind: MediaKind, bucket: str, source: Path
+) -> None:
+    """Renditions, faces and suggestions for a media whose original is at `source`; then the replies.
+    A permanent failure is told to the threads and not retried."""
     try:
         if kind == MediaKind.video:
             from handlers.video import process_video
 
-            await process_video(ctx, media_id=mid, bucket=bucket)
+            await process_video(ctx, media_id=media_id, bucket=bucket, source=source)
         else:
-            await _process_photo(ctx, media_id=mid, bucket=bucket)
+            result = await ctx.pixels.run(ANALYZE_PHOTO, str(source))
+            await store_photo_result(ctx, media_id=media_id, bucket=bucket, result=result)
     except (UserFacingError, MediaError) as exc:
         sentence = exc.sentence if isinstance(exc, UserFacingError) else exc.user_message
-        await fail_media(ctx, mid, sentence)
+        await fail_media(ctx, media_id, sentence)
         raise PermanentJobError(sentence) from None
     except Exception:
         if job.is_last_attempt:
             await fail_media(
                 ctx,
-                mid,
+                media_id,
                 "Something went wrong while processing this file; an admin can find details in the logs.",
             )
         raise
-    await recognition.suggest_for_media(ctx, mid)
-    await _finish(ctx, mid)
-    await defer_replies(ctx, mid)
+    await recognition.suggest_for_media(ctx, media_id)
+    await _finish(ctx, media_id)
+    await defer_replies(ctx, media_id)
 
 
 @asynccontextmanager
-async def original_file(ctx: Context, *, media_id: uuid.UUID, bucket: str) -> AsyncIterator[Path]:
-    """The original streamed to a temporary file on disk (never into memory), deleted afterwards."""
+async def scratch_file(ctx: Context) -> AsyncIterator[Path]:
+    """A path for one original on local disk (never in memory), deleted afterwards."""
     workdir = ctx.settings.data_dir / "tmp"
     workdir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=workdir) as tmp:
-        source = Path(tmp) / ORIGINAL
-        await ctx.store.download(bucket=bucket, key=original_key(media_id), path=source)
-        yield source
-
-
-async def _process_photo(ctx: Context, *, media_id: uuid.UUID, bucket: str) -> None:
-    async with original_file(ctx, media_id=media_id, bucket=bucket) as source:
-        result = await ctx.pixels.run(ANALYZE_PHOTO, str(source))
-    await store_photo_result(ctx, media_id=media_id, bucket=bucket, result=result)
+        yield Path(tmp) / ORIGINAL
 
 
 async def store_photo_result(ctx: Context, *, media_id: uuid.UUID, bucket: str, result: PhotoResult) -> None:
@@ -385,14 +430,15 @@ async def _finish(ctx: Context, media_id: uuid.UUID) -> None:
                 .limit(1)
             )
         ).scalar_one_or_none()
-        await session.execute(
-            update(Media)
-            .where(Media.id == media_id)
-            .values(status=MediaStatus.pending, processed_at=datetime.now(UTC), error=None)
-        )
-        media = await session.get(Media, media_id)
-        kind = media.kind.value if media and media.kind else "photo"
-    ctx.metrics.media.labels(kind=kind, outcome="ok").inc()
+        kind = (
+            await session.execute(
+                update(Media)
+                .where(Media.id == media_id)
+                .values(status=MediaStatus.pending, processed_at=datetime.now(UTC), error=None)
+                .returning(Media.kind)
+            )
+        ).scalar_one_or_none()
+    ctx.metrics.media.labels(kind=kind.value if kind else "photo", outcome="ok").inc()
     if auto:
         from handlers.approval import approve
 

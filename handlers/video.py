@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import uuid
+from pathlib import Path
 from typing import Any
 
 from handlers.context import Context
-from handlers.media import original_file, store_analysis
+from handlers.media import store_analysis
 from processing.pool import PixelJob
 from processing.results import VideoResult
 from storage.models import Face
@@ -14,9 +15,8 @@ from storage.models import Face
 ANALYZE_CLIP: PixelJob[VideoResult] = PixelJob("processing.clip", "analyze_clip")
 
 
-async def process_video(ctx: Context, *, media_id: uuid.UUID, bucket: str) -> None:
-    async with original_file(ctx, media_id=media_id, bucket=bucket) as source:
-        result = await ctx.pixels.run(ANALYZE_CLIP, str(source), max_seconds=ctx.settings.max_video_seconds)
+async def process_video(ctx: Context, *, media_id: uuid.UUID, bucket: str, source: Path) -> None:
+    result = await ctx.pixels.run(ANALYZE_CLIP, str(source), max_seconds=ctx.settings.max_video_seconds)
     await store_video_result(ctx, media_id=media_id, bucket=bucket, result=result)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Literal, Self
 
@@ -44,7 +45,10 @@ class Settings(BaseSettings):
     max_upload_bytes: int = Field(2 * 1024**3, alias="FACETAG_MAX_UPLOAD_BYTES", gt=0)
     max_video_seconds: float = Field(3 * 3600, alias="FACETAG_MAX_VIDEO_SECONDS", gt=0)
     admins: str = Field("", alias="FACETAG_ADMINS")
-    worker_concurrency: int = Field(2, alias="FACETAG_WORKER_CONCURRENCY", ge=1)
+    # Jobs at once per worker: twice the cores, so downloads, uploads and queries overlap pixel work.
+    worker_concurrency: int = Field(
+        default_factory=lambda: 2 * (os.cpu_count() or 1), alias="FACETAG_WORKER_CONCURRENCY", ge=1
+    )
     face_engine: Literal["dlib"] = Field("dlib", alias="FACETAG_FACE_ENGINE")
     match_threshold: float | None = Field(None, alias="FACETAG_MATCH_THRESHOLD")
 

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import time
+from concurrent.futures.process import BrokenProcessPool
+from typing import Any
 
-from sqlalchemy import func, select
+import pytest
+from sqlalchemy import func, select, text
 
 from storage.models import Face, FaceState, Media, Sighting
 from storage.settings import Settings
@@ -157,6 +160,41 @@ async def test_duplicate_deliveries_process_the_file_once(settings: Settings) ->
             assert (await session.execute(select(func.count()).select_from(Sighting))).scalar_one() == 2
             assert (await session.execute(select(func.count()).select_from(Media))).scalar_one() == 1
         assert len(s.replies(again)) == 1
+
+
+async def test_a_pixel_process_dying_mid_ingest_loses_nothing(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """New media are processed inside their ingest job; when that fails on the way (here the pixel
+    process dies once), the retried ingest hands the stored original to a `process` job."""
+    async with slack_scenario(settings) as s:
+        real_run = s.app.ctx.pixels.run
+        deaths: list[str] = []
+
+        async def dies_once(fn: Any, /, *args: Any, **kwargs: Any) -> Any:
+            if not deaths:
+                deaths.append(str(fn))
+                raise BrokenProcessPool("a pixel process died")
+            return await real_run(fn, *args, **kwargs)
+
+        monkeypatch.setattr(s.app.ctx.pixels, "run", dies_once)
+        dana = s.slack.add_user("dana")
+        channel = s.slack.add_channel("photos", members=[dana.id])
+        message = await s.share(channel.id, dana.id, [("obama.jpg", face_photo(OBAMA))])
+        await s.app.idle(within=60)
+        assert deaths
+        [reply] = s.replies(message)
+        assert len(s.face_blocks(reply)) == 1
+        async with s.app.ctx.db.session() as session:
+            [media] = (await session.execute(select(Media))).scalars().all()
+            assert media.status.value == "pending"
+            jobs = (
+                await session.execute(
+                    text("SELECT task_name, status::text, attempts FROM procrastinate_jobs")
+                )
+            ).all()
+        assert ("ingest", "succeeded", 2) in {tuple(j) for j in jobs}, jobs
+        assert ("process", "succeeded", 1) in {tuple(j) for j in jobs}, jobs
 
 
 async def test_forged_and_stale_signatures_are_refused(settings: Settings) -> None:

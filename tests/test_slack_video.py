@@ -216,8 +216,9 @@ async def test_truncated_and_disguised_files_get_one_sentence_and_no_retries(
                 .all()
             )
         failed = [(name, status, attempts) for name, status, attempts in jobs if status == "failed"]
-        # cut.mp4 and cut2.mp4 fail in process, clip.mp4 in ingest: each once, never retried.
-        assert sorted(name for name, _, _ in failed) == ["ingest", "process", "process"], jobs
+        # cut.mp4 and cut2.mp4 fail while processing, clip.mp4 while downloading; all three in their
+        # ingest job (new media are processed there), each once, never retried.
+        assert sorted(name for name, _, _ in failed) == ["ingest", "ingest", "ingest"], jobs
         assert all(attempts == 1 for _, _, attempts in failed), jobs
         assert {m.filename for m in failed_media} == {"cut.mp4", "cut2.mp4"}
         assert all(m.error and "\n" not in m.error for m in failed_media)
