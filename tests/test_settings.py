@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -65,7 +66,7 @@ def test_defaults_need_nothing() -> None:
     assert s.public_media is False
     assert s.max_upload_bytes == 2 * 1024**3
     assert s.max_video_seconds == 3 * 3600
-    assert s.worker_concurrency == 2
+    assert s.worker_concurrency == 2 * (os.cpu_count() or 1)
     assert s.match_threshold is None
     assert s.admin_ids == frozenset()
     assert not s.slack_enabled
