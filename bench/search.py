@@ -452,7 +452,7 @@ async def knn_bench(
 
 
 async def faces_knn(ctx: Context, real: Vectors, n: int, rng: np.random.Generator) -> list[float]:
-    """The production lookup (`storage.faces.nearest_faces`, ORM + SET LOCAL ef_search) on the faces table."""
+    """The production lookup (`storage.faces.nearest_faces`: ORM, ef_search per connection) on the faces."""
     probes = perturb(identities(real, n, rng), FACE_SIGMA, rng)
     seconds = []
     for i, q in enumerate(probes):

@@ -10,6 +10,8 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
+from storage.faces import EF_SEARCH
+
 
 class DatabaseUrlError(ValueError):
     """DATABASE_URL cannot be used; the message says why in one line."""
@@ -45,8 +47,15 @@ def redacted(url: str) -> str:
 def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
     """No ping before each checkout (it costs three round trips per session, ~6 % of the app's CPU in
     `bench.ingest`): a dropped connection fails the one statement that meets it and invalidates the
-    pool, and jobs retry. Connections are renewed every 30 minutes, before idle timeouts on the way."""
-    return create_async_engine(async_url(url), pool_size=pool_size, max_overflow=pool_size, pool_recycle=1800)
+    pool, and jobs retry. Connections are renewed every 30 minutes, before idle timeouts on the way.
+    Each connection starts with the face search's HNSW `ef_search` (pgvector takes it up when it loads)."""
+    return create_async_engine(
+        async_url(url),
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_recycle=1800,
+        connect_args={"server_settings": {"hnsw.ef_search": str(EF_SEARCH)}},
+    )
 
 
 class Database:

@@ -6,13 +6,14 @@ import uuid
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, select, text
+from sqlalchemy import ColumnElement, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.matching import Neighbour
 from storage.models import Face, FaceState, Person
 
-# How many graph candidates HNSW keeps while searching; higher = better recall, slower.
+# How many graph candidates HNSW keeps while searching; higher = better recall, slower. Every
+# connection of `storage.db.create_engine` starts with it (no SET before each query).
 EF_SEARCH = 64
 
 
@@ -69,7 +70,6 @@ async def nearest_faces(
         *where
     )
     if limit is not None:
-        await session.execute(text(f"SET LOCAL hnsw.ef_search = {EF_SEARCH}"))
         query = query.order_by(distance).limit(limit)
     rows = await session.execute(query)
     return [

@@ -7,6 +7,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
 from storage.db import Database
+from storage.faces import EF_SEARCH
 
 
 async def test_a_dropped_connection_fails_once_then_the_pool_reconnects(pg_url: str) -> None:
@@ -28,3 +29,13 @@ async def test_a_dropped_connection_fails_once_then_the_pool_reconnects(pg_url: 
     finally:
         await db.close()
         await other.close()
+
+
+async def test_connections_search_hnsw_with_the_code_ef_search(pg_url: str) -> None:
+    db = Database.connect(pg_url, pool_size=1)
+    try:
+        async with db.session() as session:
+            await session.execute(text("CREATE EXTENSION IF NOT EXISTS vector"))
+            assert (await session.execute(text("SHOW hnsw.ef_search"))).scalar_one() == str(EF_SEARCH)
+    finally:
+        await db.close()
