@@ -5,8 +5,8 @@
 
 facetag: 12-megapixel photos with 1-7 faces are shared in a (fake) Slack channel over signed HTTP;
 the clock runs from the first event to the last thread reply, through the real app: Slack events →
-ingest (download, S3 multipart) → process (decode, renditions, faces, recognition) → reply. The worker
-uses this machine's cores (one pixel process per core).
+ingest (download into S3 keeping a local copy, then decode, renditions, faces, recognition) → reply.
+The worker uses this machine's cores (one pixel process per core, twice as many jobs at once).
 
 Baseline, in the same run: the naive recipe (full-resolution HOG upsampled once + a dlib embedding
 for every face, as the face_recognition library does) on the same photos, in one process per core,
@@ -14,8 +14,8 @@ with no storage or network at all.
 
 Also prints face recall on the ground-truth boxes in dlib/examples/faces/training.xml for both.
 The end-to-end run also reports the CPU time each part of the stack spent per photo (this process: app
-and fake Slack; the pixel processes; Postgres; SeaweedFS): on a shared machine that is steadier than the
-wall clock. Last line: `RESULT {json}` with photos_per_s, naive_photos_per_s, speedup_vs_naive,
+and fake Slack; the pixel processes; Postgres; SeaweedFS). On a shared VM both figures move by 10-20 %
+from run to run with the neighbours' load; compare runs made back to back. Last line: `RESULT {json}` with photos_per_s, naive_photos_per_s, speedup_vs_naive,
 face_recall, naive_face_recall, cpu_ms_per_photo, load_avg_1m.
 
 `--profile` instead runs the steps of `processing.photo.analyze_photo` one by one in this process and
