@@ -15,7 +15,8 @@ with no storage or network at all.
 Also prints face recall on the ground-truth boxes in dlib/examples/faces/training.xml for both.
 The end-to-end run also reports the CPU time each part of the stack spent per photo (this process: app
 and fake Slack; the pixel processes; Postgres; SeaweedFS). On a shared VM both figures move by 10-20 %
-from run to run with the neighbours' load; compare runs made back to back. Last line: `RESULT {json}` with photos_per_s, naive_photos_per_s, speedup_vs_naive,
+from run to run with the neighbours' load; compare runs made back to back.
+Last line: `RESULT {json}` with photos_per_s, naive_photos_per_s, speedup_vs_naive,
 face_recall, naive_face_recall, cpu_ms_per_photo, load_avg_1m.
 
 `--profile` instead runs the steps of `processing.photo.analyze_photo` one by one in this process and
