@@ -82,6 +82,7 @@ async def facetag_throughput(photos: list[Path], *, workers: int) -> Run:
 async def _run(s: SlackScenario, photos: list[Path], data: Path) -> Run:
     alice = s.slack.add_user("alice")
     channel = s.slack.add_channel("photos", members=[alice.id])
+    await s.app.ctx.pixels.start()  # every pixel process up with its models, as `facetag serve` does
     warm = await s.share(channel.id, alice.id, [("warm-up.jpg", photos[0].read_bytes())])
     await s.app.idle(within=600)  # models loaded in every pixel process before timing
     assert s.replies(warm)

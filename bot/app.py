@@ -66,6 +66,8 @@ async def serve(ctx: Context, doors: Doors, *, host: str, port: int, worker: boo
 
 
 async def run_until(stop: asyncio.Event, ctx: Context, *, worker: bool, concurrency: int, name: str) -> None:
+    if worker:
+        await ctx.pixels.start()  # pixel processes up and models loaded before the first job
     jobs = asyncio.create_task(ctx.queue.run_worker(concurrency=concurrency, name=name)) if worker else None
     waiter = asyncio.create_task(stop.wait())
     try:

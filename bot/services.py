@@ -13,7 +13,7 @@ from handlers.jobs import register_jobs
 from handlers.metrics import Metrics
 from handlers.ports import ChatPort
 from processing.calibration import DEFAULT_MATCH_THRESHOLD
-from processing.pool import PixelPool
+from processing.pool import PixelJob, PixelPool
 from storage import migrate
 from storage.db import Database, libpq_conninfo, redacted
 from storage.embedded import EmbeddedPostgres, EmbeddedS3
@@ -111,8 +111,8 @@ async def running(
         await migrate.upgrade(db.engine)
         store = await stack.enter_async_context(object_store(settings))
         queue = await stack.enter_async_context(JobQueue(libpq_conninfo(url)))
-        processes = pixel_processes if pixel_processes is not None else min(2, os.cpu_count() or 1)
-        pixels = PixelPool(processes=processes)
+        processes = pixel_processes if pixel_processes is not None else os.cpu_count() or 1
+        pixels = PixelPool(processes=processes, warm=PixelJob("processing.photo", "warm_up"))
         stack.callback(pixels.close)
         ctx = Context(
             settings=settings,

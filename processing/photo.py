@@ -17,9 +17,14 @@ from processing.results import FACES_NAME, FaceResult, PhotoResult
 
 
 @functools.cache
-def engine() -> FaceEngine:
+def engine() -> DlibEngine:
     """This process's face engine (models load once per process)."""
     return DlibEngine()
+
+
+def warm_up() -> None:
+    """Load this process's face models now (a pool process's `warm` job)."""
+    engine().warm_up()
 
 
 def analyze_photo(path: str, face_engine: FaceEngine | None = None) -> PhotoResult:

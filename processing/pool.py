@@ -13,6 +13,7 @@ import asyncio
 import importlib
 import multiprocessing
 import os
+import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -39,7 +40,7 @@ class PixelJob[R]:
 PIXEL_NICENESS = 5
 
 
-def _init_process() -> None:
+def _init_process(warm: PixelJob[object] | None) -> None:
     # One process per core does the parallelism; BLAS threads inside each would only fight.
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ.setdefault(var, "1")
@@ -48,13 +49,17 @@ def _init_process() -> None:
     if hasattr(os, "SCHED_BATCH"):
         os.sched_setscheduler(0, os.SCHED_BATCH, os.sched_param(0))
     os.nice(PIXEL_NICENESS)
+    if warm is not None:
+        warm()
 
 
 class PixelPool:
-    """A lazily started process pool; `processes=0` runs the work in a thread of this process."""
+    """A process pool, started lazily or by `start`; `processes=0` runs the work in a thread of this
+    process. `warm` runs in every process as it starts (e.g. loading the face models)."""
 
-    def __init__(self, *, processes: int) -> None:
+    def __init__(self, *, processes: int, warm: PixelJob[object] | None = None) -> None:
         self.processes = processes
+        self.warm = warm
         self._executor: ProcessPoolExecutor | None = None
 
     def _pool(self) -> ProcessPoolExecutor:
@@ -63,8 +68,25 @@ class PixelPool:
                 max_workers=self.processes,
                 mp_context=multiprocessing.get_context("spawn"),
                 initializer=_init_process,
+                initargs=(self.warm,),
             )
         return self._executor
+
+    async def start(self, *, within: float = 300.0) -> None:
+        """Start every process now and wait until each is warm, so that the first jobs do not pay for
+        imports and model loading (about 1 s of CPU per process). A process takes jobs only once its
+        `warm` is done, so this hands out short check-ins until every process has answered one."""
+        if self.processes == 0:
+            return
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + within
+        pool = self._pool()
+        seen: set[int] = set()
+        while len(seen) < self.processes:
+            if loop.time() > deadline:
+                raise TimeoutError(f"only {len(seen)} of {self.processes} pixel processes started")
+            calls = [loop.run_in_executor(pool, _check_in, 0.05) for _ in range(self.processes)]
+            seen.update(await asyncio.gather(*calls))
 
     async def run(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
         if self.processes == 0:
@@ -81,6 +103,11 @@ class PixelPool:
         if self._executor is not None:
             self._executor.shutdown(wait=False, cancel_futures=True)
             self._executor = None
+
+
+def _check_in(hold: float) -> int:
+    time.sleep(hold)  # long enough for another ready process to take the next check-in
+    return os.getpid()
 
 
 def _call[T](fn: Callable[..., T], args: tuple[object, ...], kwargs: dict[str, object]) -> T:
