@@ -6,7 +6,6 @@ import json
 import logging
 from typing import Any
 
-import aiohttp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -86,7 +85,9 @@ class SlackChat:
         try:
             ticket = await self.client.files_getUploadURLExternal(filename=filename, length=len(data))
             upload_url, file_id = str(ticket["upload_url"]), str(ticket["file_id"])
-            async with aiohttp.ClientSession() as session, session.post(upload_url, data=data) as response:
+            session = self.client.session
+            assert session is not None, "SlackDoor gives its client one HTTP session"
+            async with session.post(upload_url, data=data) as response:
                 if response.status != 200:
                     raise SlackTransientError(f"upload answered {response.status}")
             await self.client.files_completeUploadExternal(files=[{"id": file_id, "title": title}])

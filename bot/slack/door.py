@@ -9,6 +9,7 @@ import logging
 import uuid
 from typing import Any
 
+import aiohttp
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
@@ -79,8 +80,12 @@ class SlackDoor:
     def __init__(self, settings: Settings) -> None:
         assert settings.slack_bot_token is not None
         self.settings = settings
+        # One HTTP session for every Web API call and upload (slack_sdk otherwise opens a session, and a
+        # TLS connection, per call). Made here, inside the running loop that `Doors` is built in.
         self.client = AsyncWebClient(
-            token=settings.slack_bot_token.get_secret_value(), base_url=settings.slack_api_url
+            token=settings.slack_bot_token.get_secret_value(),
+            base_url=settings.slack_api_url,
+            session=aiohttp.ClientSession(),
         )
         self.chat = SlackChat(self.client, file_hosts=settings.slack_file_host_list)
         signing = settings.slack_signing_secret
