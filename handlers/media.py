@@ -138,18 +138,27 @@ async def ingest(ctx: Context, job: JobInfo, *, sighting_id: str) -> None:
             raise PermanentJobError(str(exc)) from None
         if stored.is_new:
             await _process_source(
-                ctx, job, media_id=stored.media_id, kind=stored.kind, bucket=stored.bucket, source=local
+                ctx,
+                job,
+                media_id=stored.media_id,
+                kind=stored.kind,
+                bucket=ctx.settings.bucket_pending,
+                source=local,
             )
             return
-    await _after_duplicate(ctx, stored.media_id)
+    await _after_ingest(ctx, stored.media_id, unfinished=False)
 
 
-async def _after_ingest(ctx: Context, media_id: uuid.UUID) -> None:
+async def _after_ingest(ctx: Context, media_id: uuid.UUID, *, unfinished: bool = True) -> None:
+    """Stored media: the replies once processed; an unfinished one goes to a `process` job, or, with
+    `unfinished=False` (the same bytes as a media being processed right now), is left to that run,
+    which replies to every sighting linked by then (a second run would only race it)."""
     async with ctx.db.session() as session:
         media = await session.get(Media, media_id)
         status = media.status if media else None
     if status in (MediaStatus.receiving, MediaStatus.processing):
-        await ctx.queue.defer("process", queueing_lock=f"process:{media_id}", media_id=str(media_id))
+        if unfinished:
+            await ctx.queue.defer("process", queueing_lock=f"process:{media_id}", media_id=str(media_id))
     elif status is not None:
         await defer_replies(ctx, media_id)
 
@@ -159,17 +168,6 @@ class _Stored:
     media_id: uuid.UUID  # an existing media's id when the same bytes were seen before
     is_new: bool
     kind: MediaKind
-    bucket: str
-
-
-async def _after_duplicate(ctx: Context, media_id: uuid.UUID) -> None:
-    """The same bytes as a known media: its replies, unless it is being processed right now (that run
-    replies to every sighting linked by then; a second run would only race it)."""
-    async with ctx.db.session() as session:
-        media = await session.get(Media, media_id)
-        status = media.status if media else None
-    if status not in (None, MediaStatus.receiving, MediaStatus.processing):
-        await defer_replies(ctx, media_id)
 
 
 async def _fetch_into_store(ctx: Context, sighting: Sighting, *, copy: Path) -> _Stored:
@@ -208,7 +206,7 @@ async def _fetch_into_store(ctx: Context, sighting: Sighting, *, copy: Path) -> 
         ctx, sighting, media_id=media_id, kind=kind, size=stored.size, sha256=stored.sha256
     )
     media_kind = MediaKind.video if kind.is_video else MediaKind.photo
-    return _Stored(media_id=linked, is_new=linked == media_id, kind=media_kind, bucket=bucket)
+    return _Stored(media_id=linked, is_new=linked == media_id, kind=media_kind)
 
 
 async def _tee(chunks: AsyncIterator[bytes], file: BinaryIO) -> AsyncIterator[bytes]:
