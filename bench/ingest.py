@@ -84,7 +84,7 @@ async def _run(s: SlackScenario, photos: list[Path], data: Path) -> Run:
     channel = s.slack.add_channel("photos", members=[alice.id])
     await s.app.ctx.pixels.start()  # every pixel process up with its models, as `facetag serve` does
     warm = await s.share(channel.id, alice.id, [("warm-up.jpg", photos[0].read_bytes())])
-    await s.app.idle(within=600)  # models loaded in every pixel process before timing
+    await s.app.idle(within=600)  # one photo through the whole app (connections, caches) before timing
     assert s.replies(warm)
     files = [s.slack.add_file(alice.id, p.name, p.read_bytes()) for p in photos[1:]]
     requests = [r for f in files for r in s.slack.payloads.file_upload(channel.id, alice.id, [f])]

@@ -1,6 +1,6 @@
 """Blocking pixel work off the event loop, in worker processes (dlib holds the GIL).
 
-Each process loads the face engine once, on its first job, and keeps it.
+Each process loads the face engine once, when it starts (`warm`) or on its first job, and keeps it.
 
 The web process hands work over as a `PixelJob` (a module and a function name), so it never imports the
 pixel code: numpy, Pillow, dlib and PyAV load in the pool processes only (in the web process they cost
