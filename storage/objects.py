@@ -1,4 +1,4 @@
-"""S3 object storage over aioboto3: streaming uploads with bounded memory, presigned URLs, ranged reads.
+"""S3 object storage over aiobotocore: streaming uploads with bounded memory, presigned URLs, ranged reads.
 
 One `ObjectStore` wraps one S3 client, opened with `async with ObjectStore.open(...) as store`.
 Every botocore failure is translated into the small hierarchy below, so callers never import botocore.
@@ -19,9 +19,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Self
 from urllib.parse import quote
 
-import aioboto3
 import aiohttp
 from aiobotocore.config import AioConfig
+from aiobotocore.session import get_session
 from botocore.exceptions import BotoCoreError, ClientError
 
 from storage.presign import GetPresigner
@@ -204,8 +204,7 @@ class ObjectStore:
             request_checksum_calculation="when_required",
             response_checksum_validation="when_required",
         )
-        session = aioboto3.Session()
-        async with session.client(
+        async with get_session().create_client(
             "s3",
             endpoint_url=endpoint_url,
             region_name=region,
