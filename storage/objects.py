@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import io
+import ipaddress
 import logging
 import re
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator, Sequence
@@ -17,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Self
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import aiohttp
 from aiobotocore.config import AioConfig
@@ -97,6 +98,24 @@ class PendingUpload:
     key: str
     upload_id: str
     initiated: datetime | None
+
+
+def signs_payload(endpoint_url: str | None) -> bool:
+    """Whether requests sign a SHA-256 of their body (SigV4). Only plain HTTP to another host needs it:
+    TLS (AWS's default endpoint, any https://) and loopback (the embedded SeaweedFS) already keep the
+    body intact, and the hash costs CPU on both sides (2.5 ms per 3.5 MB photo here, 0.7 s per GB)."""
+    if endpoint_url is None:
+        return False
+    parts = urlsplit(endpoint_url)
+    if parts.scheme == "https":
+        return False
+    host = parts.hostname or ""
+    if host == "localhost":
+        return False
+    try:
+        return not ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return True
 
 
 def _where(bucket: str, key: str | None) -> str:
@@ -195,7 +214,10 @@ class ObjectStore:
         """Open one client (s3v4, path-style for custom endpoints); no credentials means the default chain."""
         config = AioConfig(
             signature_version="s3v4",
-            s3={"addressing_style": "path" if endpoint_url else "auto"},
+            s3={
+                "addressing_style": "path" if endpoint_url else "auto",
+                "payload_signing_enabled": signs_payload(endpoint_url),
+            },
             retries={"max_attempts": max_attempts, "mode": "standard"},
             connect_timeout=connect_timeout,
             read_timeout=read_timeout,

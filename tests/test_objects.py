@@ -21,6 +21,7 @@ from storage.objects import (
     ObjectStoreError,
     ObjectTooLarge,
     UploadedPart,
+    signs_payload,
 )
 from tests.support.stack import open_store
 
@@ -100,6 +101,36 @@ async def test_put_bytes_and_download(store: ObjectStore, bucket: str, tmp_path:
     with pytest.raises(ObjectMissing):
         await store.download(bucket=bucket, key=_key(), path=tmp_path / "missing")
     assert not (tmp_path / "missing").exists()
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "signed"),
+    [
+        (None, False),  # AWS: https
+        ("https://minio.internal:9000", False),
+        ("http://127.0.0.1:8333", False),
+        ("http://[::1]:8333", False),
+        ("http://localhost:8333", False),
+        ("http://minio.internal:9000", True),
+        ("http://10.0.0.5:9000", True),
+    ],
+)
+def test_body_hash_is_signed_only_over_plain_http_to_another_host(endpoint: str | None, signed: bool) -> None:
+    assert signs_payload(endpoint) is signed
+
+
+async def test_loopback_uploads_send_an_unsigned_payload(store: ObjectStore, bucket: str) -> None:
+    seen: list[bytes] = []
+
+    def capture(request: object, **_: object) -> None:
+        seen.append(request.headers["X-Amz-Content-SHA256"])  # type: ignore[attr-defined]
+
+    store._client.meta.events.register("before-send.s3.PutObject", capture)
+    try:
+        await store.put_bytes(bucket=bucket, key=_key(), data=b"x" * 1000, content_type="image/jpeg")
+    finally:
+        store._client.meta.events.unregister("before-send.s3.PutObject", capture)
+    assert seen == [b"UNSIGNED-PAYLOAD"]
 
 
 @pytest.mark.parametrize("total", [3 * MiB, 20 * MiB])
