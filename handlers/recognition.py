@@ -83,9 +83,10 @@ async def suggest_for_media(ctx: Context, media_id: uuid.UUID) -> None:
                     choice.distance,
                 )
         await session.flush()
-        for face in open_faces:
-            if face.cluster_id is None:
-                face.cluster_id = await _cluster_for(ctx.matcher, session, face, limit)
+        with session.no_autoflush:  # one UPDATE for all faces, not one per kNN query in between
+            for face in open_faces:
+                if face.cluster_id is None:
+                    face.cluster_id = await _cluster_for(ctx.matcher, session, face, limit)
         await session.flush()
         # A cluster that contains a confirmed face speaks for its unknown members too.
         await _suggest_from_clusters(
