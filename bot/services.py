@@ -8,6 +8,8 @@ from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import assert_never
 
+import aiohttp
+
 from handlers.context import Context
 from handlers.jobs import register_jobs
 from handlers.metrics import Metrics
@@ -114,6 +116,8 @@ async def running(
         processes = pixel_processes if pixel_processes is not None else os.cpu_count() or 1
         pixels = PixelPool(processes=processes, warm=PixelJob("processing.photo", "warm_up"))
         stack.callback(pixels.close)
+        downloads = aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar())
+        stack.push_async_callback(downloads.close)
         ctx = Context(
             settings=settings,
             db=db,
@@ -123,6 +127,7 @@ async def running(
             matcher=face_matcher(settings),
             chats=chats if chats is not None else {},
             metrics=Metrics(),
+            downloads=downloads,
         )
         register_jobs(ctx)
         yield ctx

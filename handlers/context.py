@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+import aiohttp
+
 from handlers.metrics import Metrics
 from handlers.ports import ChatPort
 from processing.pool import PixelPool
@@ -25,6 +27,9 @@ class Context:
     matcher: FaceMatcher
     chats: Mapping[str, ChatPort]
     metrics: Metrics
+    downloads: (
+        aiohttp.ClientSession
+    )  # shared files from the chat file hosts: kept-alive connections, no cookies
 
     def chat(self, platform: str) -> ChatPort:
         try:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from urllib.parse import urljoin, urlsplit
 
 import aiohttp
@@ -56,7 +56,7 @@ def _looks_like_html(head: bytes) -> bool:
 
 async def stream(
     session: aiohttp.ClientSession, remote: RemoteFile, *, max_bytes: int
-) -> AsyncIterator[bytes]:
+) -> AsyncGenerator[bytes]:
     """Yield the file's bytes in chunks. Raises UserFacingError for what retrying cannot fix."""
     if remote.size is not None and remote.size > max_bytes:
         raise too_large(max_bytes, remote.size)

@@ -18,13 +18,12 @@ import logging
 import tempfile
 import uuid
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import aclosing, asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
 
-import aiohttp
 from sqlalchemy import delete, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
@@ -177,9 +176,11 @@ async def _fetch_into_store(ctx: Context, sighting: Sighting, *, copy: Path) -> 
     media_id = uuid.uuid4()
     bucket = ctx.settings.bucket_pending
     key = original_key(media_id)
-    async with aiohttp.ClientSession() as http:
-        chunks = download.stream(http, remote, max_bytes=ctx.settings.max_upload_bytes)
-        first, chunks = await _peek(chunks, SNIFF_BYTES)
+    # Closed on every way out, so the shared session gets its connection back at once.
+    async with aclosing(
+        download.stream(ctx.downloads, remote, max_bytes=ctx.settings.max_upload_bytes)
+    ) as stream:
+        first, chunks = await _peek(stream, SNIFF_BYTES)
         kind = sniff(first)
         if kind is None:
             if looks_like_html(first):
