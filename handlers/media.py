@@ -26,7 +26,6 @@ from typing import BinaryIO
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.exc import IntegrityError
 
 from handlers import download, recognition, views
 from handlers.context import Context
@@ -237,39 +236,33 @@ def has_chat(ctx: Context, sighting: Sighting | SightingRow) -> bool:
 async def _register_media(
     ctx: Context, sighting: Sighting, *, media_id: uuid.UUID, kind: MediaType, size: int, sha256: str
 ) -> uuid.UUID:
-    """Link the sighting to a media row; the same bytes seen before link to the existing media."""
+    """Link the sighting to a media row; the same bytes seen before link to the existing media (whose
+    row a concurrent insert of the same bytes waits for), and the copy just stored is dropped."""
     async with ctx.db.session() as session:
-        existing = (
-            await session.execute(select(Media.id).where(Media.sha256 == sha256))
-        ).scalar_one_or_none()
-    if existing is None:
-        try:
-            async with ctx.db.session() as session:
-                session.add(
-                    Media(
-                        id=media_id,
-                        sha256=sha256,
-                        kind=MediaKind.video if kind.is_video else MediaKind.photo,
-                        mime=kind.mime,
-                        size_bytes=size,
-                        filename=sighting.filename,
-                        status=MediaStatus.processing,
-                        bucket=ctx.settings.bucket_pending,
-                    )
+        created = (
+            await session.execute(
+                insert(Media)
+                .values(
+                    id=media_id,
+                    sha256=sha256,
+                    kind=MediaKind.video if kind.is_video else MediaKind.photo,
+                    mime=kind.mime,
+                    size_bytes=size,
+                    filename=sighting.filename,
+                    status=MediaStatus.processing,
+                    bucket=ctx.settings.bucket_pending,
                 )
-                await session.flush()
-                await _link(session, sighting, media_id)
-            return media_id
-        except IntegrityError:
-            async with ctx.db.session() as session:
-                existing = (
-                    await session.execute(select(Media.id).where(Media.sha256 == sha256))
-                ).scalar_one()
-    # Same bytes as a media we already have: drop the new copy, keep one media with two sightings.
-    await ctx.store.delete(bucket=ctx.settings.bucket_pending, key=original_key(media_id))
-    async with ctx.db.session() as session:
-        await _link(session, sighting, existing)
-    return existing
+                .on_conflict_do_nothing(index_elements=[Media.sha256])
+                .returning(Media.id)
+            )
+        ).scalar_one_or_none()
+        linked = created
+        if linked is None:
+            linked = (await session.execute(select(Media.id).where(Media.sha256 == sha256))).scalar_one()
+            # Before the commit: if S3 fails, the retried ingest starts over and leaves no orphan.
+            await ctx.store.delete(bucket=ctx.settings.bucket_pending, key=original_key(media_id))
+        await _link(session, sighting, linked)
+    return linked
 
 
 async def _link(session: object, sighting: Sighting, media_id: uuid.UUID) -> None:
