@@ -27,9 +27,8 @@ class Context:
     matcher: FaceMatcher
     chats: Mapping[str, ChatPort]
     metrics: Metrics
-    downloads: (
-        aiohttp.ClientSession
-    )  # shared files from the chat file hosts: kept-alive connections, no cookies
+    # Shared files come from the chat file hosts over these kept-alive connections (no cookie jar).
+    downloads: aiohttp.ClientSession
 
     def chat(self, platform: str) -> ChatPort:
         try:
