@@ -118,3 +118,29 @@ def test_concurrent_threads_get_the_same_results(engine: DlibEngine) -> None:
 def test_non_rgb_input_is_accepted(engine: DlibEngine) -> None:
     grey = _rgb(FACES / "2008_001009.jpg").convert("L")
     assert len(engine.analyze(grey)) == 2
+
+
+def _group_photos() -> list[tuple[str, int]]:
+    import csv
+
+    if not DATA.is_dir():
+        return []
+    with (DATA / "group_photos.csv").open() as rows:
+        return [(row["path"], int(row["face_count"])) for row in csv.DictReader(rows)]
+
+
+@pytest.mark.parametrize(("relative", "count"), _group_photos())
+def test_group_photos_as_12_megapixel_shares_keep_every_face(
+    engine: DlibEngine, tmp_path: Path, relative: str, count: int
+) -> None:
+    """The ingest pipeline (draft decode at ~2000 px, detection at 1400 px) on each shared group photo
+    enlarged to a 4000 px JPEG: faces keep their size relative to the photo, as in a phone's 12 MP shot."""
+    from processing.photo import analyze_photo
+
+    photo = _rgb(DATA / relative)
+    scale = 4000 / max(photo.size)
+    path = tmp_path / "group.jpg"
+    photo.resize((round(photo.width * scale), round(photo.height * scale)), Image.Resampling.BICUBIC).save(
+        path, "JPEG", quality=90
+    )
+    assert len(analyze_photo(str(path), engine).faces) == count
