@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import AsyncGenerator
 from urllib.parse import urljoin, urlsplit
 
 import aiohttp
 
 from handlers.ports import RemoteFile, UserFacingError
+from storage.hosts import is_loopback
 
 CHUNK = 64 * 1024
 """Read size, and the read buffer of each download (aiohttp stops reading the socket at twice the larger
@@ -28,7 +28,7 @@ def host_allowed(url: str, allowed: tuple[str, ...]) -> bool:
     host = (parts.hostname or "").lower()
     if not host or parts.scheme not in {"https", "http"}:
         return False
-    if parts.scheme == "http" and not _is_loopback(host):
+    if parts.scheme == "http" and not is_loopback(host):
         return False  # tokens never travel in clear text, except to this machine (tests, dev)
     netloc = f"{host}:{parts.port}" if parts.port else host
     for entry in allowed:
@@ -38,15 +38,6 @@ def host_allowed(url: str, allowed: tuple[str, ...]) -> bool:
         elif entry in (host, netloc):
             return True
     return False
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _looks_like_html(head: bytes) -> bool:

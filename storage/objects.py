@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import io
-import ipaddress
 import logging
 import re
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator, Sequence
@@ -25,6 +24,7 @@ from aiobotocore.config import AioConfig
 from aiobotocore.session import get_session
 from botocore.exceptions import BotoCoreError, ClientError
 
+from storage.hosts import is_loopback
 from storage.presign import GetPresigner
 
 if TYPE_CHECKING:
@@ -107,15 +107,7 @@ def signs_payload(endpoint_url: str | None) -> bool:
     if endpoint_url is None:
         return False
     parts = urlsplit(endpoint_url)
-    if parts.scheme == "https":
-        return False
-    host = parts.hostname or ""
-    if host == "localhost":
-        return False
-    try:
-        return not ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return True
+    return parts.scheme != "https" and not is_loopback(parts.hostname or "")
 
 
 def _where(bucket: str, key: str | None) -> str:
