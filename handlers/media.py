@@ -54,6 +54,10 @@ def original_key(media_id: uuid.UUID) -> str:
     return f"{media_id}/{ORIGINAL}"
 
 
+def _media_kind(kind: MediaType) -> MediaKind:
+    return MediaKind.video if kind.is_video else MediaKind.photo
+
+
 def to_sighting(row: SightingRow) -> Sighting:
     return Sighting(
         id=row.id,
@@ -205,8 +209,7 @@ async def _fetch_into_store(ctx: Context, sighting: Sighting, *, copy: Path) -> 
     linked = await _register_media(
         ctx, sighting, media_id=media_id, kind=kind, size=stored.size, sha256=stored.sha256
     )
-    media_kind = MediaKind.video if kind.is_video else MediaKind.photo
-    return _Stored(media_id=linked, is_new=linked == media_id, kind=media_kind)
+    return _Stored(media_id=linked, is_new=linked == media_id, kind=_media_kind(kind))
 
 
 async def _tee(chunks: AsyncIterator[bytes], file: BinaryIO) -> AsyncIterator[bytes]:
@@ -239,13 +242,13 @@ async def _register_media(
     """Link the sighting to a media row; the same bytes seen before link to the existing media (whose
     row a concurrent insert of the same bytes waits for), and the copy just stored is dropped."""
     async with ctx.db.session() as session:
-        created = (
+        linked = (
             await session.execute(
                 insert(Media)
                 .values(
                     id=media_id,
                     sha256=sha256,
-                    kind=MediaKind.video if kind.is_video else MediaKind.photo,
+                    kind=_media_kind(kind),
                     mime=kind.mime,
                     size_bytes=size,
                     filename=sighting.filename,
@@ -256,7 +259,6 @@ async def _register_media(
                 .returning(Media.id)
             )
         ).scalar_one_or_none()
-        linked = created
         if linked is None:
             linked = (await session.execute(select(Media.id).where(Media.sha256 == sha256))).scalar_one()
             # Before the commit: if S3 fails, the retried ingest starts over and leaves no orphan.
