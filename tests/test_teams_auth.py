@@ -32,6 +32,7 @@ from tests.fakes.teams import (
     FakeConnector,
     FakeIdentity,
     activity_errors,
+    connector_shape_errors,
     validate_activity,
 )
 
@@ -315,10 +316,21 @@ async def test_connector_roster_and_schema_checks(teams: Harness) -> None:
     auth = {"Authorization": f"Bearer {token}"}
     base = f"{connector.service_url}v3/conversations/{conversation}"
     async with aiohttp.ClientSession(headers=auth) as session:
-        async with session.get(f"{base}/members") as roster:
-            members = await roster.json()
-        assert [m["aadObjectId"] for m in members] == [ADA.aad_object_id, GRACE.aad_object_id]
-        assert members[0]["email"] == ADA.email
+        async with session.get(f"{base}/pagedmembers", params={"pageSize": "1"}) as first:
+            page = await first.json()
+        assert connector_shape_errors("PagedMembersResult", page) == []
+        assert [m["aadObjectId"] for m in page["members"]] == [ADA.aad_object_id]
+        assert page["members"][0]["email"] == ADA.email
+        token = page["continuationToken"]
+        async with session.get(f"{base}/pagedmembers", params={"continuationToken": token}) as second:
+            last = await second.json()
+        assert connector_shape_errors("PagedMembersResult", last) == []
+        assert [m["aadObjectId"] for m in last["members"]] == [GRACE.aad_object_id]
+        assert "continuationToken" not in last
+        async with session.get(f"{base}/pagedmembers", params={"continuationToken": token}) as reused:
+            assert reused.status == 400
+        async with session.get(f"{base}/members") as unpaged:
+            assert unpaged.status == 404  # throttled to 5 calls a minute in Teams: not served here
         async with session.get(f"{base}/members/{GRACE.aad_object_id}") as one:
             assert (await one.json())["name"] == GRACE.name
         async with session.get(f"{base}/members/29:nobody") as missing:

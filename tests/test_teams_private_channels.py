@@ -11,7 +11,7 @@ import pytest
 
 from storage.models import MediaStatus
 from storage.settings import Settings
-from tests.fakes.teams import ADA, CHANNEL_ID, GRACE, TEAM_ID
+from tests.fakes.teams import ADA, CHANNEL_ID, GRACE, TEAM_ID, TeamsMember
 from tests.test_teams_owners import MAX, NOT_ADMIN, decide, owners_scenario, photo, seed_team_a, share_in_team
 from tests.test_teams_scenarios import TENANT_ID, TeamsScenario, teams_scenario
 from tests.test_teams_search import (
@@ -69,6 +69,26 @@ async def test_private_channel_media_is_found_by_its_members_only(settings: Sett
         assert found(await extension(s, GRACE, "")) == [in_standard]  # cached for a minute
         forget_viewers(s)
         assert set(found(await extension(s, GRACE, ""))) == {in_standard, in_private}
+
+
+async def test_big_team_rosters_are_read_page_by_page(settings: Settings) -> None:
+    """Teams throttles the unpaged roster (five calls a minute, at most 10,000 members): rosters are
+    read with `pagedmembers`, following continuation tokens, so the last page's members count too."""
+    async with teams_scenario(settings) as s:
+        s.connector.page_size_limit = 2  # Teams pages at 500; this team of 5 spans three pages
+        s.connector.add_member(TEAM_ID, ADA.member(TENANT_ID))
+        for n in range(3):
+            s.connector.add_member(
+                TEAM_ID,
+                TeamsMember(f"29:1filler-{n}", f"Filler {n}", str(uuid.uuid4()), f"f{n}@contoso.example"),
+            )
+        s.connector.add_member(TEAM_ID, LIN.member(TENANT_ID))  # on the last page
+        in_standard = await share(s, photo(5), "1700000000501", CHANNEL_ID)
+        await approve_everything(s)
+
+        assert found(await extension(s, LIN, "")) == [in_standard]
+        assert found(await extension(s, GRACE, "")) == []  # not in the team
+        assert s.connector.log.roster_reads == [CHANNEL_ID] * 3  # three pages, then cached
 
 
 async def test_team_owners_moderate_only_the_private_channels_they_are_in(settings: Settings) -> None:

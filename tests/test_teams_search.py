@@ -4,6 +4,7 @@ in conversations the user is in (rosters from the connector), paging, and admin 
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import io
 import json
@@ -410,6 +411,47 @@ def test_result_card_stays_under_the_size_limit() -> None:
     assert card_size(card) <= MAX_CARD_BYTES
     assert "did not fit" in json.dumps(card)
     assert card["actions"][0]["data"] == {"q": "", "cursor": "abc"}
+
+
+async def test_a_roster_read_that_misses_the_deadline_is_cached_for_the_next_search(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from bot.teams import viewers as viewers_module
+    from bot.teams.activities import Address
+    from bot.teams.cards import Member
+    from bot.teams.chat import Connector
+    from bot.teams.viewers import TeamsViewers, _Conversation
+    from handlers.context import Context
+    from handlers.search import Viewer
+
+    calls: list[str] = []
+    release = asyncio.Event()
+
+    class SlowConnector:  # a team so big that paging through it outlasts one search
+        async def members(self, where: Address) -> list[Member]:
+            calls.append(where.base_conversation)
+            await release.wait()
+            return [Member(ADA.aad_object_id, ADA.name)]
+
+    monkeypatch.setattr(viewers_module, "ROSTER_TIMEOUT", 0.05)
+    viewers = TeamsViewers(cast(Context, None), cast(Connector, SlowConnector()))
+    team = Address("https://smba.example/amer/", CHANNEL_ID, "channel", "1", TENANT_ID, "", "", TEAM_ID, None)
+
+    async def conversations(user_id: str) -> tuple[dict[str, str], list[_Conversation]]:
+        return {}, [_Conversation(CHANNEL_ID, "photos", team)]
+
+    async def viewer(user_id: str, channels: dict[str, str]) -> Viewer:
+        return Viewer("teams", user_id, channels)
+
+    monkeypatch.setattr(viewers, "_conversations", conversations)
+    monkeypatch.setattr(viewers, "_viewer", viewer)
+    first, second = await asyncio.gather(viewers.get(ADA.aad_object_id), viewers.get(GRACE.aad_object_id))
+    assert dict(first.channels) == dict(second.channels) == {}  # fail closed while the read goes on
+    release.set()
+    await asyncio.sleep(0.01)
+    assert dict((await viewers.get(ADA.aad_object_id)).channels) == {CHANNEL_ID: "photos"}
+    assert dict((await viewers.get(GRACE.aad_object_id)).channels) == {}
+    assert calls == [CHANNEL_ID]  # one read, shared by both searches and kept for the next ones
 
 
 async def test_unreadable_rosters_hide_their_conversations_and_are_not_cached(

@@ -4,7 +4,8 @@ Replies are proactive (they come from jobs, long after the turn), so they go out
 the `serviceUrl` stored with the share:
   POST {serviceUrl}v3/conversations/{conversation}/activities/{activityId}   reply (reply chain in channels)
   PUT  {serviceUrl}v3/conversations/{conversation}/activities/{replyId}      update the card in place
-  GET  {serviceUrl}v3/conversations/{conversation}/members[/{aadObjectId}]  roster (chat or channel)
+  GET  {serviceUrl}v3/conversations/{conversation}/pagedmembers             roster (chat or channel), paged
+  GET  {serviceUrl}v3/conversations/{conversation}/members/{aadObjectId}    one member
   GET  {serviceUrl}v3/teams/{teamId}                                         the team's Entra group id
 """
 
@@ -28,6 +29,11 @@ from handlers.ports import MediaView, RemoteFile, Sighting, UserFacingError
 log = logging.getLogger(__name__)
 
 BOTFRAMEWORK_RESOURCE = "https://api.botframework.com"
+ROSTER_PAGE_SIZE = 500
+"""Members asked for per roster page (Teams' largest page). Teams throttles the unpaged `…/members` read
+to five calls a minute and cuts it off at 10,000 members, so rosters are always read page by page."""
+MAX_ROSTER_PAGES = 200
+"""A roster stops after this many pages (100,000 members), should a connector keep handing out tokens."""
 
 
 class TeamsTransientError(Exception):
@@ -107,17 +113,27 @@ class Connector:
     async def members(self, where: Address) -> list[Member]:
         """The people of the conversation, by Entra object id: of a chat its members, of a channel the
         channel's (a standard channel's are the team's; a private or shared channel's only its own)."""
-        target = where.base_conversation
-        try:
-            payload = await self.call("GET", self.url(where.service_url, "conversations", target, "members"))
-        except ConnectorError as exc:
-            log.warning("teams: cannot read the roster: %s", exc)
-            return []
-        return [
-            Member(str(m["aadObjectId"]), str(m.get("name") or m["aadObjectId"]))
-            for m in payload or []
-            if isinstance(m, dict) and m.get("aadObjectId")
-        ]
+        url = self.url(where.service_url, "conversations", where.base_conversation, "pagedmembers")
+        members: dict[str, Member] = {}  # a page may repeat members of an earlier one
+        token: str | None = None
+        for _ in range(MAX_ROSTER_PAGES):
+            query = {"pageSize": str(ROSTER_PAGE_SIZE)} | ({"continuationToken": token} if token else {})
+            try:
+                page = await self.call("GET", url.with_query(query))
+            except ConnectorError as exc:
+                log.warning("teams: cannot read the roster: %s", exc)
+                return []
+            page = page if isinstance(page, dict) else {}
+            for m in page.get("members") or []:
+                if isinstance(m, dict) and m.get("aadObjectId"):
+                    aad = str(m["aadObjectId"])
+                    members.setdefault(aad, Member(aad, str(m.get("name") or aad)))
+            token = page.get("continuationToken") or None
+            if not isinstance(token, str):
+                break
+        else:
+            log.warning("teams: roster cut off after %d pages", MAX_ROSTER_PAGES)
+        return list(members.values())
 
     async def team_group_id(self, where: Address) -> str | None:
         """The Entra group id (`aadGroupId` of TeamDetails) of the team of a channel conversation."""

@@ -3,8 +3,8 @@
 Teams has no "conversations of this user" API for bots, so the door starts from what it knows: the
 conversations facetag has Teams sightings in. For each one:
   personal chat   only its owner (every sighting there was sent by that user; no connector call)
-  group chat      the chat's roster     GET {serviceUrl}v3/conversations/{chat id}/members
-  channel         the channel's roster  GET {serviceUrl}v3/conversations/{channel id}/members
+  group chat      the chat's roster     GET {serviceUrl}v3/conversations/{chat id}/pagedmembers
+  channel         the channel's roster  GET {serviceUrl}v3/conversations/{channel id}/pagedmembers
 (the channel's conversation id without `;messageid=…`: a standard channel answers the team's members,
 a private or shared channel only its own). Rosters are cached per (serviceUrl, chat or channel) and
 viewers per user, both for `VIEWER_TTL`; they are read concurrently, all within `ROSTER_TIMEOUT`. A
@@ -86,6 +86,7 @@ class TeamsViewers:
         self._clock = clock
         self._viewers: dict[str, tuple[float, Viewer]] = {}
         self._rosters: dict[tuple[str, str], tuple[float, frozenset[str]]] = {}
+        self._reads: dict[tuple[str, str], asyncio.Task[frozenset[str]]] = {}  # rosters being read
 
     def forget(self, user_id: str | None = None) -> None:
         """Drop cached viewers (one user's, or everyone's and every roster)."""
@@ -216,22 +217,36 @@ class TeamsViewers:
 
     async def _roster(self, key: tuple[str, str], where: Address, deadline: float) -> frozenset[str] | None:
         """The Entra object ids of a chat's or channel's members; None when it cannot be read now
-        (by `deadline`, in the event loop's time)."""
+        (by `deadline`, in the event loop's time). A read that misses the deadline goes on in the
+        background and is cached when done, so a team too big to page through in one search's time
+        is found by a later one; searches that need the same roster meanwhile share that read."""
         cached = self._rosters.get(key)
         if cached and self._clock() - cached[0] < self.ttl:
             return cached[1]
+        read = self._reads.get(key)
+        if read is None:
+            read = self._reads[key] = asyncio.create_task(self._read_roster(key, where))
+            read.add_done_callback(lambda done: self._read_done(key, done))
         remaining = deadline - asyncio.get_running_loop().time()
         try:
-            members = await asyncio.wait_for(self.connector.members(where), max(remaining, 0.0))
+            return await asyncio.wait_for(asyncio.shield(read), max(remaining, 0.0))
         except (TeamsTransientError, TimeoutError) as exc:
             log.warning("teams: cannot read the roster of %s now: %s", key[1], exc or type(exc).__name__)
             return None
         except Exception:  # e.g. no outbound token: fail closed, never crash a search
             log.exception("teams: cannot read the roster of %s", key[1])
             return None
-        roster = frozenset(m.aad_object_id for m in members)
+
+    async def _read_roster(self, key: tuple[str, str], where: Address) -> frozenset[str]:
+        roster = frozenset(m.aad_object_id for m in await self.connector.members(where))
         self._rosters[key] = (self._clock(), roster)
         return roster
+
+    def _read_done(self, key: tuple[str, str], read: asyncio.Task[frozenset[str]]) -> None:
+        if self._reads.get(key) is read:
+            del self._reads[key]
+        if not read.cancelled():
+            read.exception()  # retrieved: the searches that waited for this read have logged its failure
 
     async def _conversations(self, user_id: str) -> tuple[dict[str, str], list[_Conversation]]:
         """The user's own personal chats, and every group chat and channel with Teams sightings."""

@@ -22,7 +22,14 @@ from tests.fakes.teams_activities import (
     ActivityFactory,
     TeamsUser,
 )
-from tests.fakes.teams_base import ACTIVITY_SCHEMA, FIXTURES, Json, activity_errors, validate_activity
+from tests.fakes.teams_base import (
+    ACTIVITY_SCHEMA,
+    FIXTURES,
+    Json,
+    activity_errors,
+    connector_shape_errors,
+    validate_activity,
+)
 from tests.fakes.teams_connector import (
     CHANNEL_ID,
     TEAM_ID,
@@ -65,5 +72,6 @@ __all__ = [
     "TeamsMember",
     "TeamsUser",
     "activity_errors",
+    "connector_shape_errors",
     "validate_activity",
 ]

@@ -15,6 +15,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 FIXTURES = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures"
 ACTIVITY_SCHEMA = FIXTURES / "teams" / "botframework" / "activity.schema.json"
+CONNECTOR_SWAGGER = FIXTURES / "teams" / "botframework" / "botframework-channel.swagger.json"
 
 Json = dict[str, Any]
 
@@ -31,6 +32,19 @@ def _activity_validator() -> Any:
         "$ref": "#/definitions/Activity",
     }
     return jsonschema.Draft7Validator(root)
+
+
+@functools.cache
+def _swagger_definitions() -> Json:
+    definitions: Json = json.loads(CONNECTOR_SWAGGER.read_text(encoding="utf-8"))["definitions"]
+    return definitions
+
+
+def connector_shape_errors(definition: str, body: object) -> list[str]:
+    """Every way `body` breaks the swagger definition `definition` (e.g. "PagedMembersResult")."""
+    root = {"definitions": _swagger_definitions(), "$ref": f"#/definitions/{definition}"}
+    errors = jsonschema.Draft4Validator(root).iter_errors(body)
+    return [f"{'/'.join(str(p) for p in e.absolute_path) or '<root>'}: {e.message}" for e in errors]
 
 
 def activity_errors(activity: Mapping[str, Any]) -> list[str]:

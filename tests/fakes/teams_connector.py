@@ -24,7 +24,7 @@ _THREAD = re.compile(r";messageid=\d+$")
 
 @dataclass(frozen=True, slots=True)
 class TeamsMember:
-    """A roster entry as Teams returns it from GET /v3/conversations/{id}/members."""
+    """A roster entry as Teams returns it from GET /v3/conversations/{id}/pagedmembers."""
 
     id: str
     name: str
@@ -84,7 +84,7 @@ class _Log:
     rejected: list[Rejection] = field(default_factory=list)
     attachment_fetches: list[str] = field(default_factory=list)
     team_lookups: list[str] = field(default_factory=list)  # team ids asked for with GET /v3/teams/{id}
-    roster_reads: list[str] = field(default_factory=list)  # ids asked for with GET …/{id}/members
+    roster_reads: list[str] = field(default_factory=list)  # ids of GET …/{id}/pagedmembers, one per page
     download_headers: list[dict[str, str]] = field(default_factory=list)
 
 
@@ -99,12 +99,17 @@ class FakeConnector(LocalServer):
     that is not counted in `rejected` (asking about a team the bot saw is legitimate; the scenarios
     that do not seed teams simply have no team owners).
 
-    Rosters (`GET /v3/conversations/{id}/members`) are per conversation, as in Teams: a team (and its
+    Rosters (`GET /v3/conversations/{id}/pagedmembers`) are per conversation, as in Teams: a team (and its
     General channel, whose id is the team's) and a chat have their own members; a standard channel
     (`add_channel`; CHANNEL_ID is one of TEAM_ID's) answers its team's members; a private or shared
     channel (`add_private_channel`) only its own. A channel conversation's `;messageid=` suffix is
-    ignored (the reply chain is addressed by its channel).
+    ignored (the reply chain is addressed by its channel). Pages hold `pageSize` members (default 200),
+    at most `page_size_limit` (500 as in Teams; lower it to make small rosters span pages), and carry
+    an opaque `continuationToken` while members remain. The unpaged `…/members` list, which Teams
+    throttles to five calls a minute, is not served.
     """
+
+    DEFAULT_PAGE_SIZE = 200
 
     def __init__(self, identity: FakeIdentity, *, prefix: str = "/amer") -> None:
         super().__init__()
@@ -118,13 +123,15 @@ class FakeConnector(LocalServer):
         self._teams: dict[str, Json] = {}
         self._attachments: dict[str, _File] = {}
         self._downloads: dict[str, _File] = {}
+        self._pages: dict[str, tuple[str, int]] = {}  # continuation token → (roster, next offset)
+        self.page_size_limit = 500
         v3 = f"{self.prefix}/v3"
         conv = v3 + "/conversations/{conversationId}"
         r = self.app.router
         r.add_post(conv + "/activities", self._send)
         r.add_post(conv + "/activities/{activityId}", self._reply)
         r.add_put(conv + "/activities/{activityId}", self._update)
-        r.add_get(conv + "/members", self._members_list)
+        r.add_get(conv + "/pagedmembers", self._paged_members)
         r.add_get(conv + "/members/{memberId}", self._member)
         r.add_get(v3 + "/teams/{teamId}", self._team)
         r.add_get(v3 + "/attachments/{attachmentId}", self._attachment_info)
@@ -262,15 +269,32 @@ class FakeConnector(LocalServer):
         self._record("update", request, key[1], got)
         return web.json_response({"id": key[1]})
 
-    async def _members_list(self, request: web.Request) -> web.Response:
+    async def _paged_members(self, request: web.Request) -> web.Response:
         claims = self._authorize(request)
         if isinstance(claims, web.Response):
             return claims
         self.log.roster_reads.append(request.match_info["conversationId"])
-        members = self._members.get(self._roster_of(request.match_info["conversationId"]))
+        roster = self._roster_of(request.match_info["conversationId"])
+        members = self._members.get(roster)
         if members is None:
             return self._reject(request, 404, "ConversationNotFound", "unknown conversation")
-        return web.json_response([m.to_json() for m in members])
+        try:
+            size = int(request.query.get("pageSize", self.DEFAULT_PAGE_SIZE))
+        except ValueError:
+            return self._reject(request, 400, "BadArgument", "pageSize must be an integer")
+        size = min(max(size, 1), self.page_size_limit)
+        offset = 0
+        if "continuationToken" in request.query:
+            page = self._pages.pop(request.query["continuationToken"], None)
+            if page is None or page[0] != roster:
+                return self._reject(request, 400, "BadArgument", "unknown continuation token")
+            offset = page[1]
+        body: Json = {"members": [m.to_json() for m in members[offset : offset + size]]}
+        if offset + size < len(members):
+            token = secrets.token_urlsafe(12)
+            self._pages[token] = (roster, offset + size)
+            body["continuationToken"] = token
+        return web.json_response(body)
 
     async def _member(self, request: web.Request) -> web.Response:
         claims = self._authorize(request)
