@@ -260,7 +260,13 @@ async def _register_media(
             )
         ).scalar_one_or_none()
         if linked is None:
-            linked = (await session.execute(select(Media.id).where(Media.sha256 == sha256))).scalar_one()
+            # FOR SHARE waits for a run that is finishing that media right now (`store_analysis`), so
+            # this sighting is either among the ones it replies to or sees the media processed.
+            linked = (
+                await session.execute(
+                    select(Media.id).where(Media.sha256 == sha256).with_for_update(read=True)
+                )
+            ).scalar_one()
             # Before the commit: if S3 fails, the retried ingest starts over and leaves no orphan.
             await ctx.store.delete(bucket=ctx.settings.bucket_pending, key=original_key(media_id))
         await _link(session, sighting, linked)
@@ -334,9 +340,6 @@ async def _process_source(
                 "Something went wrong while processing this file; an admin can find details in the logs.",
             )
         raise
-    await recognition.suggest_for_media(ctx, media_id)
-    await _finish(ctx, media_id)
-    await defer_replies(ctx, media_id)
 
 
 @asynccontextmanager
@@ -387,8 +390,10 @@ async def store_analysis(
     faces: list[tuple[Face, bytes]],
     media: dict[str, object],
 ) -> None:
-    """Renditions and face crops to S3 (all at once: one round trip instead of one per object), then faces
-    and metadata to Postgres; replaces an earlier partial run."""
+    """Renditions and face crops to S3 (all at once: one round trip instead of one per object); then,
+    in one transaction, the faces with their suggestions and clusters, the metadata, and the media
+    marked processed (pending, replacing an earlier partial run); then auto-approval where the channel
+    wants it, and the replies."""
     puts = [
         ctx.store.put_bytes(bucket=bucket, key=f"{media_id}/{name}", data=data, content_type="image/jpeg")
         for name, data in renditions.items()
@@ -402,41 +407,35 @@ async def store_analysis(
             )
         )
     await asyncio.gather(*puts)
+    done = {"status": MediaStatus.pending, "processed_at": datetime.now(UTC), "error": None}
     async with ctx.db.session() as session:
         await session.execute(delete(Face).where(Face.media_id == media_id))
-        session.add_all([face for face, _ in faces])
-        await session.execute(update(Media).where(Media.id == media_id).values(**media))
-    ctx.metrics.faces.inc(len(faces))
-
-
-async def _finish(ctx: Context, media_id: uuid.UUID) -> None:
-    """Processing done: pending, or approved at once where the channel auto-approves."""
-    async with ctx.db.session() as session:
-        auto = (
-            await session.execute(
-                select(ChannelSettings.auto_approve)
-                .join(
-                    SightingRow,
-                    (SightingRow.platform == ChannelSettings.platform)
-                    & (SightingRow.channel_id == ChannelSettings.channel_id),
-                )
-                .where(SightingRow.media_id == media_id, ChannelSettings.auto_approve.is_(True))
-                .limit(1)
-            )
-        ).scalar_one_or_none()
+        rows = [face for face, _ in faces]
+        session.add_all(rows)
+        await recognition.suggest(ctx, session, media_id=media_id, faces=rows)
         kind = (
             await session.execute(
-                update(Media)
-                .where(Media.id == media_id)
-                .values(status=MediaStatus.pending, processed_at=datetime.now(UTC), error=None)
-                .returning(Media.kind)
+                update(Media).where(Media.id == media_id).values(**media, **done).returning(Media.kind)
             )
         ).scalar_one_or_none()
+        sightings = await session.execute(
+            select(SightingRow.id, ChannelSettings.auto_approve)
+            .outerjoin(
+                ChannelSettings,
+                (ChannelSettings.platform == SightingRow.platform)
+                & (ChannelSettings.channel_id == SightingRow.channel_id),
+            )
+            .where(SightingRow.media_id == media_id)
+        )
+        replies = {sid: bool(auto) for sid, auto in sightings}
+    ctx.metrics.faces.inc(len(faces))
     ctx.metrics.media.labels(kind=kind.value if kind else "photo", outcome="ok").inc()
-    if auto:
+    if any(replies.values()):
         from handlers.approval import approve
 
         await approve(ctx, media_id=media_id, actor_id="auto-approve")
+    for sid in replies:
+        await _defer_reply(ctx, sid)
 
 
 async def defer_replies(ctx: Context, media_id: uuid.UUID) -> None:
@@ -447,10 +446,17 @@ async def defer_replies(ctx: Context, media_id: uuid.UUID) -> None:
             .all()
         )
     for sid in ids:
-        # One reply job per sighting at a time: a second one waits, then updates the same message.
-        await ctx.queue.defer(
-            "reply", queueing_lock=f"reply:{sid}", lock=f"reply:{sid}", sighting_id=str(sid)
-        )
+        await _defer_reply(ctx, sid)
+
+
+async def _defer_reply(ctx: Context, sighting_id: uuid.UUID) -> None:
+    # One reply job per sighting at a time: a second one waits, then updates the same message.
+    await ctx.queue.defer(
+        "reply",
+        queueing_lock=f"reply:{sighting_id}",
+        lock=f"reply:{sighting_id}",
+        sighting_id=str(sighting_id),
+    )
 
 
 async def reply(ctx: Context, job: JobInfo, *, sighting_id: str) -> None:

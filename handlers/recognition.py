@@ -51,13 +51,22 @@ async def _rejected(session: AsyncSession, face_ids: list[uuid.UUID]) -> dict[uu
 
 async def suggest_for_media(ctx: Context, media_id: uuid.UUID) -> None:
     """(Re)compute suggestions and clusters for every undecided face of one media."""
-    limit = threshold(ctx)
     async with ctx.db.session() as session:
         faces = list((await session.execute(select(Face).where(Face.media_id == media_id))).scalars())
-        taken = {f.person_id for f in faces if f.state == FaceState.confirmed and f.person_id}
-        open_faces = [f for f in faces if f.state != FaceState.confirmed]
-        if not open_faces:
-            return
+        await suggest(ctx, session, media_id=media_id, faces=faces)
+
+
+async def suggest(ctx: Context, session: AsyncSession, *, media_id: uuid.UUID, faces: list[Face]) -> None:
+    """`suggest_for_media` inside the caller's transaction, for `faces`: all faces of the media (e.g.
+    ones processing has just added to the session). Nothing is flushed here: every query looks only at
+    other media, so the faces' changes reach the database in one go with the caller's next flush (new
+    faces: one INSERT with their suggestions and clusters already set)."""
+    limit = threshold(ctx)
+    taken = {f.person_id for f in faces if f.state == FaceState.confirmed and f.person_id}
+    open_faces = [f for f in faces if f.state != FaceState.confirmed]
+    if not open_faces:
+        return
+    with session.no_autoflush:
         rejected = await _rejected(session, [f.id for f in open_faces])
         candidates: list[_Candidate] = []
         for face in open_faces:
@@ -82,12 +91,8 @@ async def suggest_for_media(ctx: Context, media_id: uuid.UUID) -> None:
                     choice.person_id,
                     choice.distance,
                 )
-        await session.flush()
-        with session.no_autoflush:  # one UPDATE for all faces, not one per kNN query in between
-            for face in open_faces:
-                if face.cluster_id is None:
-                    face.cluster_id = await _cluster_for(ctx.matcher, session, face, limit)
-        await session.flush()
+            if face.cluster_id is None:
+                face.cluster_id = await _cluster_for(ctx.matcher, session, face, limit)
         # A cluster that contains a confirmed face speaks for its unknown members too.
         await _suggest_from_clusters(
             ctx.matcher, session, [f for f in open_faces if f.state == FaceState.unknown], rejected, taken
@@ -147,7 +152,6 @@ async def _suggest_from_clusters(
             continue
         face.state, face.person_id, face.distance = FaceState.suggested, person, closest[0].distance
         used.add(person)
-    await session.flush()
 
 
 async def spread_name(ctx: Context, face_id: uuid.UUID) -> set[uuid.UUID]:
