@@ -460,10 +460,11 @@ async def _defer_reply(ctx: Context, sighting_id: uuid.UUID) -> None:
 
 
 async def reply(ctx: Context, job: JobInfo, *, sighting_id: str) -> None:
-    row = await _load_sighting(ctx, uuid.UUID(sighting_id))
-    if row is None or row.media_id is None or not has_chat(ctx, row):
-        return
-    view = await views.media_view(ctx, row.media_id)
+    async with ctx.db.session() as session:
+        row = await session.get(SightingRow, uuid.UUID(sighting_id))
+        if row is None or row.media_id is None or not has_chat(ctx, row):
+            return
+        view = await views.media_view(ctx, row.media_id, session=session)
     if view is None:
         return
     sighting = to_sighting(row)

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import uuid
+from contextlib import nullcontext
+
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.context import Context
 from handlers.ports import FaceView, MediaView, PersonView
@@ -29,14 +32,17 @@ def confidence(distance: float | None, threshold: float) -> float | None:
     return max(0.0, min(1.0, 1.0 - distance / (2 * threshold)))
 
 
-async def media_view(ctx: Context, media_id: uuid.UUID, *, with_image: bool = True) -> MediaView | None:
+async def media_view(
+    ctx: Context, media_id: uuid.UUID, *, with_image: bool = True, session: AsyncSession | None = None
+) -> MediaView | None:
+    """The media as the doors show it (in the caller's `session` when given, else in one of its own)."""
     from handlers.recognition import threshold
 
-    async with ctx.db.session() as session:
-        media = await session.get(Media, media_id)
+    async with nullcontext(session) if session else ctx.db.session() as db:
+        media = await db.get(Media, media_id)
         if media is None:
             return None
-        rows = await faces_with_people(session, media_id=media_id)
+        rows = await faces_with_people(db, media_id=media_id)
     limit = threshold(ctx)
     faces = tuple(
         FaceView(

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import ColumnElement, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import defer
 
 from storage.matching import Neighbour
 from storage.models import Face, FaceState, Person
@@ -89,9 +90,11 @@ async def nearest_faces(
 async def faces_with_people(
     session: AsyncSession, *, media_id: uuid.UUID
 ) -> list[tuple[Face, Person | None]]:
-    """A media's faces in number order, each with the person it is suggested or confirmed as."""
+    """A media's faces in number order, each with the person it is suggested or confirmed as (without
+    the embeddings, which views never show)."""
     rows = await session.execute(
         select(Face, Person)
+        .options(defer(Face.embedding, raiseload=True))
         .outerjoin(Person, Person.id == Face.person_id)
         .where(Face.media_id == media_id)
         .order_by(Face.ordinal)
