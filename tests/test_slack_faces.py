@@ -40,8 +40,9 @@ async def _identify(
     await s.app.idle()
 
 
-async def test_naming_people_then_recognising_them(settings: Settings) -> None:
-    async with slack_scenario(settings) as s:
+@pytest.mark.parametrize("socket_mode", [False, True], ids=["http", "socket-mode"])
+async def test_naming_people_then_recognising_them(settings: Settings, socket_mode: bool) -> None:
+    async with slack_scenario(settings, socket_mode=socket_mode) as s:
         alice = s.slack.add_user("alice", real_name="Alice Example")
         bob = s.slack.add_user("bob", real_name="Bob Example")
         carol = s.slack.add_user("carol")

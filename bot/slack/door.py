@@ -98,8 +98,11 @@ class SlackDoor:
         self._socket: Any = None
 
     def add_routes(self, app: web.Application, ctx: Context) -> None:
+        """POST /slack/events only with a signing secret to verify it by (in Socket Mode without one,
+        nothing arrives over HTTP: an unverifiable request is never taken)."""
         self._register(ctx)
-        app.router.add_post("/slack/events", self._http)
+        if self.settings.slack_signing_secret is not None:
+            app.router.add_post("/slack/events", self._http)
         if self.settings.slack_app_token is not None:
             app.on_startup.append(self._start_socket_mode)
 

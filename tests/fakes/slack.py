@@ -6,7 +6,8 @@
         client = AsyncWebClient(token=slack.bot_token, base_url=slack.api_url)
 
 Errors are HTTP 200 with `ok: false`, as Slack answers; required arguments and scopes come from the
-recorded slack-api-ref fixtures (see `slack_spec`). Every call is recorded (`calls()`).
+recorded slack-api-ref fixtures (see `slack_spec`). Every call is recorded (`calls()`). Socket Mode
+(`apps.connections.open` with `app_token`, then a WebSocket) is `socket` (see `slack_socket`).
 """
 
 from __future__ import annotations
@@ -28,12 +29,14 @@ from tests.fakes.slack_payloads import SlackPayloads
 from tests.fakes.slack_records import Call, Download, Knobs, Outage, UploadPost
 from tests.fakes.slack_request import ApiRequest, Handler, missing_scope
 from tests.fakes.slack_routes import SideRoutes
+from tests.fakes.slack_socket import SocketModeSide
 from tests.fakes.slack_spec import MethodSpec, method_spec, missing_argument_error
 from tests.fakes.slack_state import Workspace
 from tests.fakes.slack_workspace import Channel, File, Message, SlackError, User
 
 HANDLERS: dict[str, Handler] = {**INFO, **CHAT, **FILES, **VIEWS}
 SERVED_METHODS = tuple(HANDLERS)
+APPS_CONNECTIONS_OPEN = "apps.connections.open"  # Socket Mode (tests.fakes.slack_socket)
 MANIFEST = Path(__file__).resolve().parents[2] / "manifest" / "slack.yaml"
 MAX_BODY = 256 * 1024 * 1024
 
@@ -61,6 +64,7 @@ class FakeSlack:
         )
         self.knobs = Knobs()
         self.side = SideRoutes(self.ws, self.knobs)
+        self.socket = SocketModeSide(self.ws)
         self.payloads = SlackPayloads(self.ws, signing_secret)
         self.call_log: list[Call] = []
         self.undocumented_errors: list[tuple[str, str]] = []  # (method, error) the reference does not list
@@ -71,7 +75,9 @@ class FakeSlack:
 
     async def start(self) -> None:
         app = web.Application(client_max_size=MAX_BODY)
-        app.add_routes([web.route("*", "/api/{method}", self._api), *self.side.routes()])
+        app.add_routes(
+            [web.route("*", "/api/{method}", self._api), *self.side.routes(), *self.socket.routes()]
+        )
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -81,6 +87,7 @@ class FakeSlack:
 
     async def stop(self) -> None:
         if self._runner is not None:
+            await self.socket.close()
             await self._runner.cleanup()
             self._runner = None
 
@@ -111,6 +118,11 @@ class FakeSlack:
     @property
     def bot_token(self) -> str:
         return self.ws.bot_token
+
+    @property
+    def app_token(self) -> str:
+        """The app-level token (`xapp-…`, `connections:write`): SLACK_APP_TOKEN for Socket Mode."""
+        return self.socket.app_token
 
     @property
     def bot_user_id(self) -> str:
@@ -218,6 +230,10 @@ class FakeSlack:
             return web.json_response(failure, status=outage.status, headers=headers)
         handler = HANDLERS.get(method)
         args = dict(query)
+        if method == APPS_CONNECTIONS_OPEN:  # the one method for the app-level token
+            response = self._open_connection(token)
+            self.call_log.append(Call(method, args, response))
+            return web.json_response(response)
         try:
             if handler is None:
                 raise SlackError("unknown_method")
@@ -237,9 +253,21 @@ class FakeSlack:
         self.call_log.append(Call(method, args, response))
         return web.json_response(response)
 
+    def _open_connection(self, token: str | None) -> dict[str, Any]:
+        try:
+            if not token:
+                raise SlackError("not_authed")
+            if token not in (self.socket.app_token, self.ws.bot_token):
+                raise SlackError("invalid_auth")
+            return self.socket.open_connection(token)
+        except SlackError as err:
+            return {"ok": False, "error": err.code, **err.extra}
+
     def _authorize(self, spec: MethodSpec, token: str | None, args: dict[str, Any]) -> None:
         if not token:
             raise SlackError("not_authed")
+        if token == self.socket.app_token:
+            raise SlackError("not_allowed_token_type")
         if token != self.ws.bot_token:
             raise SlackError("invalid_auth")
         scopes = self.ws.bot_scopes

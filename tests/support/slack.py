@@ -25,12 +25,18 @@ def face_photo(relative: str) -> bytes:
 class SlackScenario:
     slack: FakeSlack
     app: RunningApp
+    socket_mode: bool = False  # deliveries over the fake's Socket Mode WebSocket instead of HTTP
 
     @property
     def events_url(self) -> str:
         return f"{self.app.url}/slack/events"
 
     async def send(self, request: SlackRequest, **overrides: Any) -> Delivery:
+        """Deliver as Slack would: a signed POST to /slack/events (`overrides`: the signature's
+        `timestamp` or `secret`), or in Socket Mode an envelope on the app's WebSocket."""
+        if self.socket_mode:
+            assert not overrides, "Socket Mode deliveries carry no signature"
+            return await self.slack.socket.deliver(request)
         return await deliver(self.events_url, request, **overrides)
 
     async def share(self, channel: str, user: str, files: list[tuple[str, bytes]], text: str = "") -> Message:
@@ -55,11 +61,16 @@ class SlackScenario:
         return [b for b in reply.blocks or [] if str(b.get("block_id", "")).startswith("face:")]
 
 
-def slack_settings(settings: Settings, slack: FakeSlack, **extra: object) -> Settings:
+def slack_settings(
+    settings: Settings, slack: FakeSlack, *, socket_mode: bool = False, **extra: object
+) -> Settings:
+    """The app's settings for `slack`: HTTP with its signing secret, or Socket Mode with its app-level
+    token and no signing secret (as an install without a public URL is configured)."""
     return settings.model_copy(
         update={
             "slack_bot_token": _secret(slack.bot_token),
-            "slack_signing_secret": _secret(slack.signing_secret),
+            "slack_signing_secret": None if socket_mode else _secret(slack.signing_secret),
+            "slack_app_token": _secret(slack.app_token) if socket_mode else None,
             "slack_api_url": slack.api_url,
             "slack_file_hosts": slack.file_host,
             **extra,
@@ -75,10 +86,12 @@ def _secret(value: str) -> Any:
 
 @asynccontextmanager
 async def slack_scenario(
-    settings: Settings, *, pixel_processes: int = 1, **extra: object
+    settings: Settings, *, pixel_processes: int = 1, socket_mode: bool = False, **extra: object
 ) -> AsyncIterator[SlackScenario]:
     async with (
         FakeSlack() as slack,
-        run_app(slack_settings(settings, slack, **extra), pixel_processes=pixel_processes) as app,
+        run_app(
+            slack_settings(settings, slack, socket_mode=socket_mode, **extra), pixel_processes=pixel_processes
+        ) as app,
     ):
-        yield SlackScenario(slack=slack, app=app)
+        yield SlackScenario(slack=slack, app=app, socket_mode=socket_mode)
