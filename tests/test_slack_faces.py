@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
@@ -161,6 +162,17 @@ async def test_duplicate_deliveries_process_the_file_once(settings: Settings) ->
             assert (await session.execute(select(func.count()).select_from(Sighting))).scalar_one() == 2
             assert (await session.execute(select(func.count()).select_from(Media))).scalar_one() == 1
         assert len(s.replies(again)) == 1
+
+        # New bytes shared in two messages at once: one media, and each message gets its reply
+        # (whichever ingest registers second waits for, or follows, the one processing the bytes).
+        both = await asyncio.gather(
+            *(s.share(channel.id, carol.id, [(f"same{i}.jpg", face_photo(BIDEN))]) for i in range(2))
+        )
+        await s.app.idle()
+        async with s.app.ctx.db.session() as session:
+            assert (await session.execute(select(func.count()).select_from(Sighting))).scalar_one() == 4
+            assert (await session.execute(select(func.count()).select_from(Media))).scalar_one() == 2
+        assert [len(s.replies(m)) for m in both] == [1, 1]
 
 
 async def test_a_pixel_process_dying_mid_ingest_loses_nothing(
