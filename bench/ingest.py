@@ -14,8 +14,10 @@ with no storage or network at all.
 
 Also prints face recall on the ground-truth boxes in dlib/examples/faces/training.xml for both.
 The end-to-end run also reports the CPU time each part of the stack spent per photo (this process: app
-and fake Slack; the pixel processes; Postgres; SeaweedFS). On a shared VM both figures move by 10-20 %
-from run to run with the neighbours' load; compare runs made back to back.
+and fake Slack; the pixel processes; Postgres; SeaweedFS), and the app's SQL statements and
+transactions per photo (each costs ~0.5 and ~1 ms of CPU; the job queue's own queries are not counted).
+On a shared VM the speed figures move by 10-20 % from run to run with the neighbours' load; compare
+runs made back to back, or better, run at the same time.
 Last line: `RESULT {json}` with photos_per_s, naive_photos_per_s, speedup_vs_naive,
 face_recall, naive_face_recall, cpu_ms_per_photo, load_avg_1m.
 
@@ -45,6 +47,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
+from sqlalchemy import event, func, select
 
 from bench.common import NaiveEngine, face_recall, make_12mp_photos
 from processing import images
@@ -62,6 +65,7 @@ class Run:
     photos_per_s: float
     faces: int
     cpu_ms_per_photo: dict[str, float]  # by part: main (app + fake Slack), pixels, postgres, s3, other
+    sql_per_photo: dict[str, float]  # the app's statements and transactions (not the job queue's)
 
 
 async def facetag_throughput(photos: list[Path], *, workers: int) -> Run:
@@ -93,6 +97,17 @@ async def _run(s: SlackScenario, photos: list[Path], data: Path) -> Run:
     assert s.replies(warm)
     files = [s.slack.add_file(alice.id, p.name, p.read_bytes()) for p in photos[1:]]
     requests = [r for f in files for r in s.slack.payloads.file_upload(channel.id, alice.id, [f])]
+    sql = {"statements": 0, "transactions": 0}
+
+    def on_statement(*_: object) -> None:
+        sql["statements"] += 1
+
+    def on_begin(*_: object) -> None:
+        sql["transactions"] += 1
+
+    engine = s.app.ctx.db.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", on_statement)
+    event.listen(engine, "begin", on_begin)
     cpu_before = _cpu_by_part(data)
     started = time.perf_counter()
     for request in requests:
@@ -108,10 +123,9 @@ async def _run(s: SlackScenario, photos: list[Path], data: Path) -> Run:
     await s.app.idle(within=3600)
     elapsed = time.perf_counter() - started
     cpu_after = _cpu_by_part(data)
+    sql_per_photo = {kind: round(count / len(files), 1) for kind, count in sql.items()}
     replies = _bot_messages(s, channel.id)
     assert len(replies) >= len(files), f"only {len(replies)} replies for {len(files)} photos"
-    from sqlalchemy import func, select
-
     from storage.models import Face
 
     async with s.app.ctx.db.session() as session:
@@ -120,7 +134,7 @@ async def _run(s: SlackScenario, photos: list[Path], data: Path) -> Run:
         part: round(1000 * (cpu_after.get(part, 0.0) - cpu_before.get(part, 0.0)) / len(files), 1)
         for part in sorted(cpu_after.keys() | cpu_before.keys())
     }
-    return Run(len(files) / elapsed, faces, cpu)
+    return Run(len(files) / elapsed, faces, cpu, sql_per_photo)
 
 
 def _bot_messages(s: SlackScenario, channel: str) -> list[Message]:
@@ -274,6 +288,8 @@ def main() -> None:
     print(f"facetag end to end (Slack event → S3 → faces → reply): {rate:.2f} photos/s, {run.faces} faces")
     cpu = ", ".join(f"{part} {ms:.0f}" for part, ms in run.cpu_ms_per_photo.items())
     print(f"CPU ms per photo: {cpu} (total {sum(run.cpu_ms_per_photo.values()):.0f})")
+    statements, transactions = run.sql_per_photo["statements"], run.sql_per_photo["transactions"]
+    print(f"SQL per photo (app, not job queue): {statements:.1f} statements, {transactions:.1f} transactions")
 
     recall = face_recall(DlibEngine())
     naive_recall = face_recall(NaiveEngine())
