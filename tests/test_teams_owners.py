@@ -15,8 +15,8 @@ import pytest
 from PIL import Image
 
 from bot.teams.activities import Address, address
-from bot.teams.chat import Connector
 from bot.teams.config import TeamsAuthConfig
+from bot.teams.connector import Connector
 from bot.teams.graph import Graph
 from bot.teams.owners import TeamOwners
 from bot.teams.package import render_manifest

@@ -419,7 +419,7 @@ async def test_a_roster_read_that_misses_the_deadline_is_cached_for_the_next_sea
     from bot.teams import viewers as viewers_module
     from bot.teams.activities import Address
     from bot.teams.cards import Member
-    from bot.teams.chat import Connector
+    from bot.teams.connector import Connector
     from bot.teams.viewers import TeamsViewers, _Conversation
     from handlers.context import Context
     from handlers.search import Viewer
@@ -458,7 +458,7 @@ async def test_unreadable_rosters_hide_their_conversations_and_are_not_cached(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from bot.teams.activities import Address
-    from bot.teams.chat import Connector, TeamsTransientError
+    from bot.teams.connector import Connector, TeamsTransientError
     from bot.teams.viewers import TeamsViewers, _Conversation
     from handlers.context import Context
     from handlers.search import Viewer

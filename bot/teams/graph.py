@@ -20,8 +20,8 @@ from urllib.parse import quote
 import aiohttp
 from yarl import URL
 
-from bot.teams.chat import Connector, TeamsTransientError
 from bot.teams.config import GRAPH_SCOPE, TeamsAuthConfig
+from bot.teams.connector import Connector, TeamsTransientError
 
 log = logging.getLogger(__name__)
 

@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable
 
 from bot.teams.activities import Address
-from bot.teams.chat import Connector, ConnectorError, TeamsTransientError
+from bot.teams.connector import Connector, ConnectorError, TeamsTransientError
 from bot.teams.graph import Graph, GraphError
 
 log = logging.getLogger(__name__)

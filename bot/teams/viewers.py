@@ -28,7 +28,7 @@ from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.dialects.postgresql import distinct_on
 
 from bot.teams.activities import PLATFORM, Address
-from bot.teams.chat import Connector, TeamsTransientError
+from bot.teams.connector import Connector, TeamsTransientError
 from bot.teams.owners import TeamOwners
 from handlers import roles
 from handlers.context import Context
