@@ -423,6 +423,17 @@ def test_channel_html_images_and_mentions_translate() -> None:
     assert shared.user_id == GRACE.aad_object_id
     assert shared.conversation["download_needs_token"] is True
 
+    # A file attached next to the pasted image: the SharePoint reference (Graph) and the image both.
+    library = "https://contoso.sharepoint.com/sites/Photos/Shared%20Documents/General/team.jpg"
+    message["attachments"].append(
+        {"id": "f-1", "contentType": "reference", "contentUrl": library, "name": "team.jpg"}
+    )
+    file, pasted = shared_files(message)
+    assert (file.file_id, file.filename, file.conversation["download_via_graph"]) == ("f-1", "team.jpg", True)
+    assert (pasted.file_id, pasted.conversation["download_via_graph"]) == ("0-abc", False)
+    message["attachments"][-1]["contentUrl"] = "http://intranet/team.jpg"  # only https links are files
+    assert [f.file_id for f in shared_files(message)] == ["0-abc"]
+
 
 async def test_resolve_file_sends_the_bot_token_only_where_it_belongs(
     monkeypatch: pytest.MonkeyPatch,

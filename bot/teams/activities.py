@@ -18,6 +18,7 @@ from handlers.ports import SharedFile
 Json = Mapping[str, Any]
 
 FILE_DOWNLOAD_INFO = "application/vnd.microsoft.teams.file.download.info"
+REFERENCE = "reference"  # a file shared in a channel: its SharePoint URL (`contentUrl`)
 PLATFORM = "teams"
 _MENTION = re.compile(r"<at>.*?</at>", re.IGNORECASE | re.DOTALL)
 _TAG = re.compile(r"<[^>]+>")
@@ -146,6 +147,7 @@ class _Found:
     name: str | None
     content_type: str | None
     key: str
+    via_graph: bool = False  # a SharePoint URL that Graph turns into a download link
 
 
 def _found_files(activity: Json) -> list[_Found]:
@@ -167,10 +169,16 @@ def _found_files(activity: Json) -> list[_Found]:
             if url:
                 key = _attachment_key(url) or f"{activity_id}:{index}"
                 found.append(_Found(url, True, name, kind, key))
+        elif kind == REFERENCE:
+            url = _str(attachment.get("contentUrl"))
+            if urlsplit(url).scheme == "https":
+                key = _str(attachment.get("id")) or f"{activity_id}:{index}"
+                found.append(_Found(url, False, name, None, key, via_graph=True))
         elif kind == "text/html" and isinstance(attachment.get("content"), str):
             html_images.extend(_IMG_SRC.findall(attachment["content"]))
-    if not found:
-        # Channel messages carry pasted images only inside their HTML body (bot token required).
+    if all(f.via_graph for f in found):
+        # Channel messages carry pasted images only inside their HTML body (bot token required), also
+        # next to files shared with them.
         for index, src in enumerate(dict.fromkeys(html.unescape(s) for s in html_images)):
             if urlsplit(src).scheme in {"http", "https"}:
                 key = _attachment_key(src) or f"{activity_id}:html{index}"
@@ -206,6 +214,7 @@ def shared_files(activity: Json) -> list[SharedFile]:
                     **where.as_mapping(),
                     "download_url": item.url,
                     "download_needs_token": item.needs_token,
+                    "download_via_graph": item.via_graph,
                     "content_type": item.content_type,
                     "name": item.name,
                 },

@@ -18,6 +18,7 @@ from bot.teams.activities import Address
 from bot.teams.cards import attachment, media_card, summary
 from bot.teams.config import TeamsAuthConfig
 from bot.teams.connector import Connector, ConnectorError
+from bot.teams.graph import Graph, GraphError
 from handlers.ports import MediaView, RemoteFile, Sighting, UserFacingError
 
 log = logging.getLogger(__name__)
@@ -48,6 +49,7 @@ class TeamsChat:
 
     def __init__(self, config: TeamsAuthConfig, *, file_hosts: tuple[str, ...]) -> None:
         self.connector = Connector(config)
+        self.graph = Graph(config, self.connector)
         self.file_hosts = file_hosts
 
     async def close(self) -> None:
@@ -61,6 +63,8 @@ class TeamsChat:
         raw_name, raw_type = data.get("name"), data.get("content_type")
         name = raw_name if isinstance(raw_name, str) else sighting.filename
         mimetype = raw_type if isinstance(raw_type, str) else None
+        if data.get("download_via_graph"):
+            return await self._channel_file(url)
         if not data.get("download_needs_token"):
             # Paperclip files: a pre-authenticated SharePoint link; the bot token must not travel there.
             return RemoteFile(
@@ -70,6 +74,28 @@ class TeamsChat:
         allowed = (*self.file_hosts, service_host) if service_host else self.file_hosts
         headers = {"Authorization": f"Bearer {await self.connector.token()}"}
         return RemoteFile(url=url, headers=headers, allowed_hosts=allowed, name=name, mimetype=mimetype)
+
+    async def _channel_file(self, url: str) -> RemoteFile:
+        """A file shared in a channel: Graph turns its SharePoint URL into a pre-authenticated link."""
+        try:
+            item = await self.graph.drive_file(url)
+        except GraphError as exc:
+            if exc.status in (401, 403):
+                raise UserFacingError(
+                    "facetag may not read files shared in channels: a Microsoft 365 admin needs to grant "
+                    "the app the Files.ReadWrite.All application permission."
+                ) from None
+            raise UserFacingError(
+                "I could not find this file in the team's files; it may have been moved or deleted."
+            ) from None
+        return RemoteFile(
+            url=item.download_url,
+            headers={},  # pre-authenticated: no token travels to SharePoint
+            allowed_hosts=self.file_hosts,
+            size=item.size,
+            name=item.name,
+            mimetype=item.mimetype,
+        )
 
     async def publish_media(self, sighting: Sighting, view: MediaView) -> str | None:
         where = Address.from_mapping(sighting.conversation)

@@ -33,7 +33,6 @@ from bot.teams.cards import CARD_CONTENT_TYPE, VERB_CONFIRM, VERB_IDENTIFY, VERB
 from bot.teams.chat import TeamsChat
 from bot.teams.commands import VERBS, Answer, TeamsCommands
 from bot.teams.config import TeamsAuthConfig
-from bot.teams.graph import Graph
 from bot.teams.owners import TeamOwners
 from bot.teams.viewers import TeamsViewers
 from handlers import faces, media, views
@@ -203,13 +202,12 @@ class TeamsDoor:
         self.settings = settings
         self.config = TeamsAuthConfig.from_settings(settings)
         self.chat = TeamsChat(self.config, file_hosts=settings.teams_file_host_list)
-        self.graph = Graph(self.config, self.chat.connector)
         self.adapter = build_teams_adapter(self.config)
         self.validator = BotFrameworkTokenValidator(self.config)
         self.viewers: TeamsViewers | None = None  # built with the Context, in add_routes
 
     def add_routes(self, app: web.Application, ctx: Context) -> None:
-        owners = TeamOwners(self.chat.connector, self.graph)
+        owners = TeamOwners(self.chat.connector, self.chat.graph)
         self.viewers = TeamsViewers(ctx, self.chat.connector, owners=owners)
         commands = TeamsCommands(ctx, self.viewers, app_id=self.config.app_id)
         agent = FacetagAgent(ctx, self.chat, self.config.app_id, commands)

@@ -1,19 +1,29 @@
-"""Microsoft Graph, app-only, for the one thing the Bot Connector cannot tell: who owns a team.
+"""Microsoft Graph, app-only, for the two things the Bot Connector cannot do: tell who owns a team, and
+fetch a file shared in a channel.
 
   GET {MICROSOFT_GRAPH_URL}teams/{aadGroupId}/members   conversationMember collection
       {"value": [{"@odata.type": "#microsoft.graph.aadUserConversationMember", "id", "roles": ["owner"],
                   "displayName", "userId", "email", "tenantId"}, …], "@odata.nextLink": "…"}
+  GET {MICROSOFT_GRAPH_URL}shares/u!{base64url(file URL)}/driveItem   the driveItem of a SharePoint URL
+      {"id", "name", "size", "file": {"mimeType"}, "@microsoft.graph.downloadUrl": "…"}
 
 Owners are the members whose `roles` contain "owner"; `userId` is their Entra object id (what the door
 keys Teams users by). Pages are followed through `@odata.nextLink` as given, but only on the Graph
 origin (the bearer token never travels elsewhere). The token comes from the bot's own client
 credentials for `https://graph.microsoft.com/.default`; Graph answers for a team only if the team
 granted the app the resource-specific permission `TeamMember.Read.Group` (asked for by the manifest).
+
+Files shared in a channel live in the team's SharePoint; the message carries only their URL (a
+`reference` attachment). Graph resolves that URL to its driveItem when the app holds the application
+permission `Files.ReadWrite.All` (granted by an admin in Entra); the item's `@microsoft.graph.downloadUrl`
+is pre-authenticated and short-lived, so the bytes are fetched with no token at all.
 """
 
 from __future__ import annotations
 
+import base64
 import logging
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
@@ -28,6 +38,21 @@ log = logging.getLogger(__name__)
 GRAPH_RESOURCE = GRAPH_SCOPE.removesuffix("/.default")
 OWNER_ROLE = "owner"
 MAX_PAGES = 50  # 100 members a page by default: teams of up to 5 000 people
+
+
+@dataclass(frozen=True, slots=True)
+class DriveFile:
+    """A SharePoint file as Graph describes it."""
+
+    download_url: str  # pre-authenticated, short-lived: fetched without an Authorization header
+    name: str | None
+    mimetype: str | None
+    size: int | None
+
+
+def share_id(url: str) -> str:
+    """Graph's id for a shared URL: "u!" + unpadded base64url of the URL."""
+    return "u!" + base64.urlsafe_b64encode(url.encode()).decode().rstrip("=")
 
 
 class GraphError(Exception):
@@ -69,6 +94,23 @@ class Graph:
                 )
                 break
         return frozenset(owners)
+
+    async def drive_file(self, url: str) -> DriveFile:
+        """The driveItem behind a SharePoint file URL (a channel file's `contentUrl`). GraphError 403
+        when the app lacks Files.ReadWrite.All, 404 when the file is gone."""
+        payload = await self._get(URL(f"{self.base_url}shares/{share_id(url)}/driveItem", encoded=True))
+        download = payload.get("@microsoft.graph.downloadUrl")
+        if not isinstance(download, str) or not download:
+            raise GraphError(404, "the shared item is not a file (no download URL)")
+        facet = payload.get("file")
+        name, size = payload.get("name"), payload.get("size")
+        mimetype = facet.get("mimeType") if isinstance(facet, dict) else None
+        return DriveFile(
+            download_url=download,
+            name=name if isinstance(name, str) else None,
+            mimetype=mimetype if isinstance(mimetype, str) else None,
+            size=size if isinstance(size, int) else None,
+        )
 
     def _next(self, link: object) -> URL | None:
         if not isinstance(link, str) or not link:

@@ -38,7 +38,7 @@ from tests.fakes.teams_connector import (
     SentActivity,
     TeamsMember,
 )
-from tests.fakes.teams_graph import GRAPH_AUDIENCE, FakeGraph, GraphMember
+from tests.fakes.teams_graph import GRAPH_AUDIENCE, DriveItem, FakeGraph, GraphMember
 from tests.fakes.teams_identity import (
     BOTFRAMEWORK_AUDIENCE,
     BOTFRAMEWORK_ISSUER,
@@ -62,6 +62,7 @@ __all__ = [
     "SIGNING_KID",
     "TEAM_ID",
     "ActivityFactory",
+    "DriveItem",
     "FakeConnector",
     "FakeGraph",
     "FakeIdentity",

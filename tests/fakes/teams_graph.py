@@ -1,8 +1,12 @@
-"""Fake Microsoft Graph v1.0: `GET /v1.0/teams/{group id}/members` (conversationMember collection),
-paged with `@odata.nextLink`, strict about the bearer token (issued by FakeIdentity for Graph)."""
+"""Fake Microsoft Graph v1.0, strict about the bearer token (issued by FakeIdentity for Graph):
+`GET /v1.0/teams/{group id}/members` (conversationMember collection, paged with `@odata.nextLink`) and
+`GET /v1.0/shares/{u!base64url(url)}/driveItem` (the driveItem of a SharePoint file URL)."""
 
 from __future__ import annotations
 
+import base64
+import binascii
+import uuid
 from dataclasses import dataclass, field
 
 import jwt
@@ -39,6 +43,36 @@ class GraphMember:
         }
 
 
+@dataclass(frozen=True, slots=True)
+class DriveItem:
+    """A file in a team's SharePoint document library, as Graph describes it."""
+
+    web_url: str  # what a channel message's `reference` attachment carries as `contentUrl`
+    download_url: str  # pre-authenticated and short-lived
+    name: str
+    size: int
+    mime_type: str
+    id: str = field(default_factory=lambda: "01" + uuid.uuid4().hex.upper()[:32])
+
+    def to_json(self, base_url: str) -> Json:
+        return {
+            "@odata.context": f"{base_url}/v1.0/$metadata#driveItem",
+            "@microsoft.graph.downloadUrl": self.download_url,
+            "id": self.id,
+            "name": self.name,
+            "size": self.size,
+            "webUrl": self.web_url,
+            "createdDateTime": "2026-11-25T09:00:00Z",
+            "lastModifiedDateTime": "2026-11-25T09:00:00Z",
+            "file": {"mimeType": self.mime_type, "hashes": {"quickXorHash": "AAAAAAAAAAAAAAAAAAAAAAAAAAA="}},
+            "parentReference": {
+                "driveType": "documentLibrary",
+                "driveId": "b!fakeDrive",
+                "path": "/drive/root:/General",
+            },
+        }
+
+
 @dataclass(slots=True)
 class _Log:
     requests: list[str] = field(default_factory=list)  # path and query of every authorized request
@@ -49,8 +83,10 @@ class FakeGraph(LocalServer):
     """Graph at `url` (`…/v1.0/`). Every request needs a bearer token `identity` issued for
     https://graph.microsoft.com (a Bot Framework token is refused). `page_size` members per page,
     the rest behind `@odata.nextLink` ($skiptoken). `down` answers 503; groups in `refused` answer
-    403 (the team did not grant TeamMember.Read.Group); unknown groups 404. Refusals of bad tokens
-    and unknown groups are recorded in `rejected`."""
+    403 (the team did not grant TeamMember.Read.Group); unknown groups 404. Shared files are the
+    `add_drive_item`s, found by their `webUrl` encoded as Graph's share id; `files_refused` answers
+    403 `accessDenied` (the app lacks Files.ReadWrite.All), unknown URLs 404 `itemNotFound`. Refusals of bad
+    tokens and unknown groups are recorded in `rejected`."""
 
     def __init__(self, identity: FakeIdentity, *, page_size: int = 100) -> None:
         super().__init__()
@@ -59,8 +95,11 @@ class FakeGraph(LocalServer):
         self.down = False
         self.refused: set[str] = set()
         self.log = _Log()
+        self.files_refused = False
         self._teams: dict[str, list[GraphMember]] = {}
+        self._items: dict[str, DriveItem] = {}  # by webUrl
         self.app.router.add_get("/v1.0/teams/{teamId}/members", self._members)
+        self.app.router.add_get("/v1.0/shares/{shareId}/driveItem", self._shared_item)
 
     @property
     def url(self) -> str:
@@ -76,6 +115,9 @@ class FakeGraph(LocalServer):
     def add_member(self, group_id: str, member: GraphMember) -> None:
         self._teams.setdefault(group_id, []).append(member)
 
+    def add_drive_item(self, item: DriveItem) -> None:
+        self._items[item.web_url] = item
+
     @staticmethod
     def _error(status: int, code: str, message: str) -> web.Response:
         return web.json_response(
@@ -87,7 +129,8 @@ class FakeGraph(LocalServer):
         self.log.rejected.append(Rejection(request.method, request.path, status, reason))
         return self._error(status, code, reason)
 
-    async def _members(self, request: web.Request) -> web.Response:
+    def _authorize(self, request: web.Request) -> web.Response | None:
+        """None when the request may go on; else the answer (bad token, or Graph is down)."""
         scheme, _, token = request.headers.get("Authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not token:
             return self._reject(request, 401, "InvalidAuthenticationToken", "Access token is empty.")
@@ -98,6 +141,33 @@ class FakeGraph(LocalServer):
         self.log.requests.append(request.path_qs)
         if self.down:
             return self._error(503, "ServiceNotAvailable", "The service is temporarily unavailable.")
+        return None
+
+    async def _shared_item(self, request: web.Request) -> web.Response:
+        refused = self._authorize(request)
+        if refused is not None:
+            return refused
+        if self.files_refused:
+            return self._error(
+                403, "accessDenied", "Either scp or roles claim need to be present in the token."
+            )
+        share = request.match_info["shareId"]
+        try:
+            if not share.startswith("u!"):
+                raise ValueError(share)
+            encoded = share.removeprefix("u!")
+            url = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4)).decode()
+        except (ValueError, binascii.Error, UnicodeDecodeError):
+            return self._reject(request, 400, "invalidRequest", "Invalid shares key.")
+        item = self._items.get(url)
+        if item is None:
+            return self._error(404, "itemNotFound", "The resource could not be found.")
+        return web.json_response(item.to_json(self.base_url))
+
+    async def _members(self, request: web.Request) -> web.Response:
+        refused = self._authorize(request)
+        if refused is not None:
+            return refused
         group_id = request.match_info["teamId"]
         if group_id in self.refused:
             return self._error(403, "Forbidden", "Missing role permissions on the request.")
