@@ -9,11 +9,21 @@ import uuid
 
 import pytest
 
+from bot.teams.cards import MAX_CHOICES
 from storage.models import MediaStatus
 from storage.settings import Settings
-from tests.fakes.teams import ADA, CHANNEL_ID, GRACE, TEAM_ID, TeamsMember
+from tests.fakes.teams import ADA, CHANNEL_ID, GRACE, TEAM_ID, TeamsMember, TeamsUser
+from tests.support.slack import face_photo
 from tests.test_teams_owners import MAX, NOT_ADMIN, decide, owners_scenario, photo, seed_team_a, share_in_team
-from tests.test_teams_scenarios import TENANT_ID, TeamsScenario, teams_scenario
+from tests.test_teams_scenarios import (
+    OBAMA,
+    TENANT_ID,
+    TeamsScenario,
+    action,
+    faces_of,
+    teams_scenario,
+    texts,
+)
 from tests.test_teams_search import (
     LIN,
     MESSAGE,
@@ -31,6 +41,7 @@ from tests.test_teams_search import (
 pytestmark = pytest.mark.filterwarnings("ignore::aiohttp.web.NotAppKeyWarning")
 
 PRIVATE_ID = "19:private-leads@thread.tacv2"  # a private channel of TEAM_ID
+ZOE = TeamsUser("29:1zoe-zhang", "Zoë Zhang", "0b7e2c4d-6f8a-4b1c-9d2e-3f4a5b6c7d08", "zoe@contoso.example")
 
 
 async def share(s: TeamsScenario, data: bytes, root: str, channel_id: str) -> uuid.UUID:
@@ -89,6 +100,52 @@ async def test_big_team_rosters_are_read_page_by_page(settings: Settings) -> Non
         assert found(await extension(s, LIN, "")) == [in_standard]
         assert found(await extension(s, GRACE, "")) == []  # not in the team
         assert s.connector.log.roster_reads == [CHANNEL_ID] * 3  # three pages, then cached
+
+
+async def test_identify_in_a_team_bigger_than_the_choice_list_searches_as_you_type(
+    settings: Settings,
+) -> None:
+    """The identify ChoiceSet lists the first MAX_CHOICES names; everyone else is found by typing
+    (`choices.data`: Teams sends `application/search` invokes, answered from the cached roster)."""
+    async with teams_scenario(settings) as s:
+        s.connector.page_size_limit = 100  # 202 members: three roster pages
+        s.connector.add_member(TEAM_ID, ADA.member(TENANT_ID))
+        for n in range(MAX_CHOICES):
+            member = TeamsMember(f"29:1m-{n}", f"Member {n:03d}", str(uuid.uuid4()), f"m{n}@contoso.example")
+            s.connector.add_member(TEAM_ID, member)
+        s.connector.add_member(TEAM_ID, ZOE.member(TENANT_ID))  # last alphabetically: not in the list
+        await share(s, face_photo(OBAMA), "1700000000701", CHANNEL_ID)
+        [sent] = s.cards("1700000000701")
+        [face] = faces_of(s.current(sent))
+        who = action(face, "face_identify")
+        click = s.factory.card_action("face_identify", who["data"], reply_to=sent.activity_id)
+        prompt = await s.invoke(s.in_channel(click, "1700000000701"))
+        [asking] = faces_of(prompt["value"])
+        [choice] = [i for i in asking["items"] if i.get("type") == "Input.ChoiceSet"]
+        assert len(choice["choices"]) == MAX_CHOICES
+        assert ZOE.aad_object_id not in {c["value"] for c in choice["choices"]}
+        assert choice["choices.data"] == {"type": "Data.Query", "dataset": "members"}
+
+        typed = await s.invoke(s.in_channel(s.factory.typeahead("zoë", "members", user=ADA), "1700000000701"))
+        assert typed == {
+            "type": "application/vnd.microsoft.search.searchResponse",
+            "value": {"results": [{"title": ZOE.name, "value": ZOE.aad_object_id}]},
+        }
+        page = await s.invoke(
+            s.in_channel(s.factory.typeahead("member 1", "members", skip=5, top=50), "1700000000701")
+        )
+        titles = [r["title"] for r in page["value"]["results"]]
+        assert len(titles) == 15 and titles[0] == "Member 105"  # 100-199 match; at most 15 shown
+        assert s.connector.log.roster_reads == [CHANNEL_ID] * 3  # read once (three pages), then cached
+
+        pick = s.factory.card_action(
+            "face_identify",
+            action(asking, "face_identify")["data"],
+            inputs={"person_select": ZOE.aad_object_id},
+            reply_to=sent.activity_id,
+        )
+        answered = await s.invoke(s.in_channel(pick, "1700000000701"))
+        assert f"<at>{ZOE.name}</at>" in texts(faces_of(answered["value"])[0])
 
 
 async def test_team_owners_moderate_only_the_private_channels_they_are_in(settings: Settings) -> None:

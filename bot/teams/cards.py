@@ -30,6 +30,7 @@ VERB_CONFIRM = "face_confirm"
 VERB_REJECT = "face_reject"
 VERB_IDENTIFY = "face_identify"
 PERSON_INPUT = "person_select"
+MEMBERS_DATASET = "members"  # the identify ChoiceSet's typeahead (`application/search`) over the roster
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,19 +136,24 @@ def face_actions(face: FaceView) -> list[Card]:
 
 
 def identify_items(face: FaceView, members: Sequence[Member]) -> list[Card]:
-    """The ChoiceSet of roster members and the submit button, in place of a face's buttons."""
-    ordered = sorted(members, key=lambda m: m.name.lower())[:MAX_CHOICES]
+    """The ChoiceSet of roster members and the submit button, in place of a face's buttons. A roster
+    longer than `MAX_CHOICES` lists its first names and searches the rest as the user types
+    (dynamic typeahead: Teams sends `application/search` invokes for `MEMBERS_DATASET`)."""
+    ordered = sorted(members, key=lambda m: m.name.lower())
+    choice_set: Card = {
+        "type": "Input.ChoiceSet",
+        "id": PERSON_INPUT,
+        "label": f"Who is face {face.ordinal}?",
+        "style": "filtered",
+        "isRequired": True,
+        "errorMessage": "Pick a person.",
+        "placeholder": "Pick a person" if len(ordered) <= MAX_CHOICES else "Type a name",
+        "choices": [{"title": m.name, "value": m.aad_object_id} for m in ordered[:MAX_CHOICES]],
+    }
+    if len(ordered) > MAX_CHOICES:
+        choice_set["choices.data"] = {"type": "Data.Query", "dataset": MEMBERS_DATASET}
     return [
-        {
-            "type": "Input.ChoiceSet",
-            "id": PERSON_INPUT,
-            "label": f"Who is face {face.ordinal}?",
-            "style": "filtered",
-            "isRequired": True,
-            "errorMessage": "Pick a person.",
-            "placeholder": "Pick a person",
-            "choices": [{"title": m.name, "value": m.aad_object_id} for m in ordered],
-        },
+        choice_set,
         {
             "type": "ActionSet",
             "actions": [

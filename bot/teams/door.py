@@ -7,6 +7,7 @@ Everything arrives at POST /api/messages:
                           synchronously with the refreshed card (or the roster ChoiceSet for identify);
                           search_more | media_approve | media_reject (bot.teams.commands)
   invoke composeExtension/query   the messaging-extension search `searchPhotos`
+  invoke application/search       typeahead in the identify ChoiceSet of a big roster (dataset `members`)
 """
 
 from __future__ import annotations
@@ -29,7 +30,14 @@ from sqlalchemy import select
 from bot.teams import activities
 from bot.teams.adapter import build_teams_adapter
 from bot.teams.auth import BotFrameworkTokenValidator, add_teams_routes
-from bot.teams.cards import CARD_CONTENT_TYPE, VERB_CONFIRM, VERB_IDENTIFY, VERB_REJECT, media_card
+from bot.teams.cards import (
+    CARD_CONTENT_TYPE,
+    MEMBERS_DATASET,
+    VERB_CONFIRM,
+    VERB_IDENTIFY,
+    VERB_REJECT,
+    media_card,
+)
 from bot.teams.chat import TeamsChat
 from bot.teams.commands import VERBS, Answer, TeamsCommands
 from bot.teams.config import TeamsAuthConfig
@@ -46,6 +54,9 @@ log = logging.getLogger(__name__)
 MESSAGE_TYPE = "application/vnd.microsoft.activity.message"
 ERROR_TYPE = "application/vnd.microsoft.error"
 EXTENSION_QUERY = "composeExtension/query"
+TYPEAHEAD = "application/search"
+TYPEAHEAD_MAX = 15  # Teams shows at most 15 options
+SEARCH_RESPONSE = "application/vnd.microsoft.search.searchResponse"
 
 
 def _wire(turn_context: TurnContext) -> dict[str, Any]:
@@ -85,11 +96,14 @@ def _answer_activity(answer: Answer) -> Activity:
 class FacetagAgent(ActivityHandler):
     """Translates Teams activities into handler calls."""
 
-    def __init__(self, ctx: Context, chat: TeamsChat, app_id: str, commands: TeamsCommands) -> None:
+    def __init__(
+        self, ctx: Context, chat: TeamsChat, app_id: str, commands: TeamsCommands, viewers: TeamsViewers
+    ) -> None:
         self.ctx = ctx
         self.chat = chat
         self.app_id = app_id
         self.commands = commands
+        self.viewers = viewers
 
     async def on_message_activity(self, turn_context: TurnContext) -> None:  # type: ignore[override]
         activity = _wire(turn_context)
@@ -108,6 +122,8 @@ class FacetagAgent(ActivityHandler):
         if turn_context.activity.name == EXTENSION_QUERY:
             body = await self.commands.extension(_wire(turn_context))
             return InvokeResponse(status=200, body=body)
+        if turn_context.activity.name == TYPEAHEAD:
+            return InvokeResponse(status=200, body=await self._typeahead(_wire(turn_context)))
         response: InvokeResponse | None = await super().on_invoke_activity(turn_context)
         return response
 
@@ -184,10 +200,33 @@ class FacetagAgent(ActivityHandler):
         view = await views.media_view(self.ctx, media_id) if media_id else None
         if view is None:
             return _message_response("This face no longer exists (the photo may have been removed).")
-        members = await self.chat.connector.members(where)
+        members = await self.viewers.members(where)
         if not members:
             return _message_response("I could not read who is in this conversation; try again later.")
         return _card_response(media_card(view, identify=str(face_id), members=members))
+
+    async def _typeahead(self, activity: dict[str, Any]) -> dict[str, Any]:
+        """Roster members whose name contains the typed text (case-insensitive), a page at a time."""
+        raw_value = activity.get("value")
+        value: dict[str, Any] = raw_value if isinstance(raw_value, dict) else {}
+        raw_options = value.get("queryOptions")
+        options: dict[str, Any] = raw_options if isinstance(raw_options, dict) else {}
+        results: list[dict[str, str]] = []
+        if value.get("dataset") == MEMBERS_DATASET:
+            text = str(value.get("queryText") or "").casefold().strip()
+            skip = max(0, _int(options.get("skip"), 0))
+            top = min(max(1, _int(options.get("top"), TYPEAHEAD_MAX)), TYPEAHEAD_MAX)
+            members = await self.viewers.members(activities.address(activity))
+            found = sorted((m for m in members if text in m.name.casefold()), key=lambda m: m.name.casefold())
+            results = [{"title": m.name, "value": m.aad_object_id} for m in found[skip : skip + top]]
+        return {"type": SEARCH_RESPONSE, "value": {"results": results}}
+
+
+def _int(value: object, default: int) -> int:
+    try:
+        return int(str(value))
+    except ValueError:
+        return default
 
 
 def _uuid(value: object) -> uuid.UUID | None:
@@ -210,7 +249,7 @@ class TeamsDoor:
         owners = TeamOwners(self.chat.connector, self.chat.graph)
         self.viewers = TeamsViewers(ctx, self.chat.connector, owners=owners)
         commands = TeamsCommands(ctx, self.viewers, app_id=self.config.app_id)
-        agent = FacetagAgent(ctx, self.chat, self.config.app_id, commands)
+        agent = FacetagAgent(ctx, self.chat, self.config.app_id, commands, self.viewers)
         add_teams_routes(app, self.adapter, agent, self.validator)
 
     async def close(self) -> None:

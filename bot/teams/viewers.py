@@ -28,6 +28,7 @@ from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.dialects.postgresql import distinct_on
 
 from bot.teams.activities import PLATFORM, Address
+from bot.teams.cards import Member
 from bot.teams.connector import Connector, TeamsTransientError
 from bot.teams.owners import TeamOwners
 from handlers import roles
@@ -62,6 +63,12 @@ class _Conversation:
         return self.where.service_url, self.where.team_id or ""
 
 
+@dataclass(frozen=True, slots=True)
+class _Roster:
+    members: tuple[Member, ...]
+    ids: frozenset[str]  # their Entra object ids
+
+
 def _conversation_type() -> ColumnElement[str]:
     kind: ColumnElement[str] = Sighting.conversation.op("->>")("conversation_type")
     return kind
@@ -85,8 +92,8 @@ class TeamsViewers:
         self.ttl = ttl
         self._clock = clock
         self._viewers: dict[str, tuple[float, Viewer]] = {}
-        self._rosters: dict[tuple[str, str], tuple[float, frozenset[str]]] = {}
-        self._reads: dict[tuple[str, str], asyncio.Task[frozenset[str]]] = {}  # rosters being read
+        self._rosters: dict[tuple[str, str], tuple[float, _Roster]] = {}
+        self._reads: dict[tuple[str, str], asyncio.Task[_Roster]] = {}  # rosters being read
 
     def forget(self, user_id: str | None = None) -> None:
         """Drop cached viewers (one user's, or everyone's and every roster)."""
@@ -188,13 +195,20 @@ class TeamsViewers:
         gate = asyncio.Semaphore(CONCURRENT_ROSTERS)
         deadline = asyncio.get_running_loop().time() + ROSTER_TIMEOUT
 
-        async def read(key: tuple[str, str], where: Address) -> tuple[tuple[str, str], frozenset[str] | None]:
+        async def read(key: tuple[str, str], where: Address) -> tuple[tuple[str, str], _Roster | None]:
             async with gate:
                 return key, await self._roster(key, where, deadline)
 
         rosters = dict(await asyncio.gather(*(read(k, w) for k, w in keys.items())))
-        member_of = [c for c in conversations if user_id in (rosters.get(c.roster_key) or ())]
+        member_of = [c for c in conversations if (r := rosters.get(c.roster_key)) and user_id in r.ids]
         return member_of, all(r is not None for r in rosters.values())
+
+    async def members(self, where: Address) -> tuple[Member, ...]:
+        """The people of a chat or channel (cached like every roster; empty when it cannot be read
+        within `ROSTER_TIMEOUT`)."""
+        key = (where.service_url, where.base_conversation)
+        roster = await self._roster(key, where, asyncio.get_running_loop().time() + ROSTER_TIMEOUT)
+        return roster.members if roster else ()
 
     async def _owned_teams(
         self, user_id: str, conversations: list[_Conversation]
@@ -215,8 +229,8 @@ class TeamsViewers:
         owned = frozenset(c.channel_id for c in conversations if user_id in (found.get(c.team_key) or ()))
         return owned, all(o is not None for o in found.values())
 
-    async def _roster(self, key: tuple[str, str], where: Address, deadline: float) -> frozenset[str] | None:
-        """The Entra object ids of a chat's or channel's members; None when it cannot be read now
+    async def _roster(self, key: tuple[str, str], where: Address, deadline: float) -> _Roster | None:
+        """A chat's or channel's members; None when they cannot be read now
         (by `deadline`, in the event loop's time). A read that misses the deadline goes on in the
         background and is cached when done, so a team too big to page through in one search's time
         is found by a later one; searches that need the same roster meanwhile share that read."""
@@ -237,12 +251,13 @@ class TeamsViewers:
             log.exception("teams: cannot read the roster of %s", key[1])
             return None
 
-    async def _read_roster(self, key: tuple[str, str], where: Address) -> frozenset[str]:
-        roster = frozenset(m.aad_object_id for m in await self.connector.members(where))
+    async def _read_roster(self, key: tuple[str, str], where: Address) -> _Roster:
+        members = tuple(await self.connector.members(where))
+        roster = _Roster(members, frozenset(m.aad_object_id for m in members))
         self._rosters[key] = (self._clock(), roster)
         return roster
 
-    def _read_done(self, key: tuple[str, str], read: asyncio.Task[frozenset[str]]) -> None:
+    def _read_done(self, key: tuple[str, str], read: asyncio.Task[_Roster]) -> None:
         if self._reads.get(key) is read:
             del self._reads[key]
         if not read.cancelled():

@@ -195,6 +195,20 @@ class ActivityFactory:
             activity["replyToId"] = reply_to
         return activity
 
+    def typeahead(
+        self, query: str, dataset: str, skip: int = 0, top: int = 15, user: TeamsUser = ADA
+    ) -> Json:
+        """Typing into an Input.ChoiceSet with `choices.data` (dynamic typeahead): invoke
+        `application/search`; move it into a channel with `TeamsScenario.in_channel`."""
+        activity = self._base("invoke", user, self.personal_conversation(user))
+        activity.update(
+            {
+                "name": "application/search",
+                "value": {"queryText": query, "queryOptions": {"skip": skip, "top": top}, "dataset": dataset},
+            }
+        )
+        return activity
+
     def search_query(
         self,
         query: str,
