@@ -12,7 +12,8 @@ from sqlalchemy import func, select
 from storage.models import Sighting
 from storage.settings import Settings
 from tests.fakes.slack import FakeSlack
-from tests.support.slack import face_photo, slack_scenario
+from tests.support.app import run_app
+from tests.support.slack import SlackScenario, face_photo, slack_scenario, slack_settings
 
 OBAMA = "face_recognition/examples/knn_examples/train/obama/obama.jpg"
 BIDEN = "face_recognition/examples/knn_examples/train/biden/biden.jpg"
@@ -56,6 +57,26 @@ async def test_socket_mode_takes_shares_and_commands_and_reconnects(settings: Se
 
 async def _connected_twice(slack: FakeSlack) -> bool:
     return slack.socket.connects >= 2 and bool(slack.calls("apps.connections.open")[1:])
+
+
+async def test_slack_unreachable_at_start_delays_socket_mode_not_the_server(settings: Settings) -> None:
+    async with FakeSlack() as slack:
+        slack.fail_next("apps.connections.open", status=503, times=2)
+        async with run_app(slack_settings(settings, slack, socket_mode=True)) as app:
+            async with aiohttp.ClientSession() as http, http.get(f"{app.url}/healthz") as health:
+                assert health.status == 200  # the server is up while Socket Mode retries
+            await app.until(lambda: _connected_once(slack), within=30)  # after 1 s and 2 s of backoff
+            assert [c.status for c in slack.calls("apps.connections.open")] == [503, 503, 200]
+            s = SlackScenario(slack=slack, app=app, socket_mode=True)
+            carol = slack.add_user("carol")
+            channel = slack.add_channel("photos", members=[carol.id])
+            message = await s.share(channel.id, carol.id, [("obama.jpg", face_photo(OBAMA))])
+            await app.idle()
+            assert len(s.replies(message)) == 1
+
+
+async def _connected_once(slack: FakeSlack) -> bool:
+    return slack.socket.connects >= 1
 
 
 async def test_fake_socket_mode_takes_only_the_app_level_token() -> None:

@@ -5,6 +5,8 @@ when SLACK_APP_TOKEN is set)."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import uuid
 from typing import Any
@@ -13,7 +15,7 @@ import aiohttp
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
-from slack_sdk.errors import SlackApiError
+from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.slack.blocks import identify_modal
@@ -26,6 +28,7 @@ from storage.settings import Settings
 log = logging.getLogger(__name__)
 
 Body = dict[str, Any]
+SOCKET_RETRY_MAX = 60.0  # seconds between attempts to open Socket Mode, at most
 
 
 def shared_files_from_message(event: Body, *, team_id: str) -> list[SharedFile]:
@@ -96,6 +99,7 @@ class SlackDoor:
             process_before_response=True,  # record and enqueue before acking: a failure makes Slack retry
         )
         self._socket: Any = None
+        self._connecting: asyncio.Task[None] | None = None
 
     def add_routes(self, app: web.Application, ctx: Context) -> None:
         """POST /slack/events only with a signing secret to verify it by (in Socket Mode without one,
@@ -113,14 +117,36 @@ class SlackDoor:
         return await to_aiohttp_response(response)
 
     async def _start_socket_mode(self, app: web.Application) -> None:
+        """Connect in the background, so that Slack being unreachable at start delays Socket Mode but
+        not the server (health checks, the REST API, Teams)."""
         from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 
         token = self.settings.slack_app_token
         assert token is not None
         self._socket = AsyncSocketModeHandler(self.bolt, token.get_secret_value())
-        await self._socket.connect_async()
+        self._connecting = asyncio.create_task(self._connect(self._socket))
+
+    @staticmethod
+    async def _connect(socket: Any) -> None:
+        """Open the Socket Mode connection, retrying with backoff (1, 2, 4 … 60 s) until it opens; once
+        open, slack_sdk reconnects by itself."""
+        delay = 1.0
+        while True:
+            try:
+                await socket.connect_async()
+            except (SlackClientError, aiohttp.ClientError, OSError, TimeoutError) as exc:
+                log.warning("slack: cannot open Socket Mode yet (%s); retrying in %.0f s", exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, SOCKET_RETRY_MAX)
+            else:
+                log.info("slack: Socket Mode connected")
+                return
 
     async def close(self) -> None:
+        if self._connecting is not None:
+            self._connecting.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._connecting
         if self._socket is not None:
             await self._socket.close_async()
         await self.client.session.close() if self.client.session else None

@@ -94,4 +94,6 @@ async def slack_scenario(
             slack_settings(settings, slack, socket_mode=socket_mode, **extra), pixel_processes=pixel_processes
         ) as app,
     ):
+        if socket_mode:
+            await slack.socket.wait_connected()  # the app connects in the background as it starts
         yield SlackScenario(slack=slack, app=app, socket_mode=socket_mode)
