@@ -453,6 +453,14 @@ async def test_a_roster_read_that_misses_the_deadline_is_cached_for_the_next_sea
     assert dict((await viewers.get(GRACE.aad_object_id)).channels) == {}
     assert calls == [CHANNEL_ID]  # one read, shared by both searches and kept for the next ones
 
+    # A read still running when the app stops is cancelled, not left behind.
+    viewers.forget()
+    release.clear()
+    await viewers.get(LIN.aad_object_id)
+    [pending] = viewers._reads.values()
+    await viewers.close()
+    assert pending.cancelled()
+
 
 async def test_unreadable_rosters_hide_their_conversations_and_are_not_cached(
     monkeypatch: pytest.MonkeyPatch,

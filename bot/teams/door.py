@@ -253,4 +253,6 @@ class TeamsDoor:
         add_teams_routes(app, self.adapter, agent, self.validator)
 
     async def close(self) -> None:
+        if self.viewers is not None:
+            await self.viewers.close()
         await self.chat.close()

@@ -95,6 +95,13 @@ class TeamsViewers:
         self._rosters: dict[tuple[str, str], tuple[float, _Roster]] = {}
         self._reads: dict[tuple[str, str], asyncio.Task[_Roster]] = {}  # rosters being read
 
+    async def close(self) -> None:
+        """Stop roster reads still running in the background (the app is shutting down)."""
+        reads = list(self._reads.values())
+        for read in reads:
+            read.cancel()
+        await asyncio.gather(*reads, return_exceptions=True)
+
     def forget(self, user_id: str | None = None) -> None:
         """Drop cached viewers (one user's, or everyone's and every roster)."""
         if user_id is None:
