@@ -45,6 +45,13 @@ class ConnectorError(Exception):
         self.status = status
 
 
+def failure(method: str, url: URL, status: int, payload: Any) -> str:
+    """One line for a refused request, with the service's error code when it gave one."""
+    error = payload.get("error") if isinstance(payload, dict) else None
+    code = error.get("code") if isinstance(error, dict) else None
+    return f"{method} {url.path}: {status} {code or ''}".strip()
+
+
 def _segment(value: str) -> str:
     # Teams ids contain ':' '@' ';' '=' (allowed in a path segment); everything else is escaped.
     return quote(value, safe=":@;=,!$&'()*+-._~")
@@ -82,9 +89,28 @@ class Connector:
         return URL(base + "/v3/" + "/".join(_segment(s) for s in segments), encoded=True)
 
     async def call(self, method: str, url: URL, body: Mapping[str, Any] | None = None) -> Any:
-        headers = {"Authorization": f"Bearer {await self.token()}", "Accept": "application/json"}
+        """A Bot Connector request with the bot's token: its JSON; ConnectorError for a 4xx."""
+        status, payload = await self.send(method, url, token=await self.token(), body=body)
+        if status >= 400:
+            raise ConnectorError(status, failure(method, url, status, payload))
+        return payload
+
+    async def send(
+        self,
+        method: str,
+        url: URL,
+        *,
+        token: str,
+        body: Mapping[str, Any] | None = None,
+        client_timeout: aiohttp.ClientTimeout | None = None,
+    ) -> tuple[int, Any]:
+        """One request on the bot's session with a bearer `token` (the connector's or Graph's): the
+        status and the JSON answer (None when not JSON). Throttling (429), 5xx and network errors raise
+        TeamsTransientError; other statuses are the caller's to judge."""
+        headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
+        options: dict[str, Any] = {"timeout": client_timeout} if client_timeout is not None else {}
         try:
-            async with self.http().request(method, url, json=body, headers=headers) as response:
+            async with self.http().request(method, url, json=body, headers=headers, **options) as response:
                 status = response.status
                 try:
                     payload: Any = await response.json(content_type=None)
@@ -94,11 +120,7 @@ class Connector:
             raise TeamsTransientError(f"{method} {url.path}: {type(exc).__name__}") from exc
         if status == 429 or status >= 500:
             raise TeamsTransientError(f"{method} {url.path}: {status}")
-        if status >= 400:
-            error = payload.get("error") if isinstance(payload, dict) else None
-            code = error.get("code") if isinstance(error, dict) else None
-            raise ConnectorError(status, f"{method} {url.path}: {status} {code or ''}".strip())
-        return payload
+        return status, payload
 
     async def members(self, where: Address) -> list[Member]:
         """The people of the conversation, by Entra object id: of a chat its members, of a channel the

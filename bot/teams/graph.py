@@ -31,7 +31,7 @@ import aiohttp
 from yarl import URL
 
 from bot.teams.config import GRAPH_SCOPE, TeamsAuthConfig
-from bot.teams.connector import Connector, TeamsTransientError
+from bot.teams.connector import Connector, failure
 
 log = logging.getLogger(__name__)
 
@@ -123,20 +123,7 @@ class Graph:
 
     async def _get(self, url: URL) -> dict[str, Any]:
         token = await self._connector.tokens.get_access_token(GRAPH_RESOURCE, [GRAPH_SCOPE])
-        headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
-        try:
-            async with self._connector.http().get(url, headers=headers, timeout=self._timeout) as response:
-                status = response.status
-                try:
-                    payload: Any = await response.json(content_type=None)
-                except ValueError:
-                    payload = None
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            raise TeamsTransientError(f"GET {url.path}: {type(exc).__name__}") from exc
-        if status == 429 or status >= 500:
-            raise TeamsTransientError(f"GET {url.path}: {status}")
+        status, payload = await self._connector.send("GET", url, token=token, client_timeout=self._timeout)
         if status >= 400 or not isinstance(payload, dict):
-            error = payload.get("error") if isinstance(payload, dict) else None
-            code = error.get("code") if isinstance(error, dict) else None
-            raise GraphError(status, f"GET {url.path}: {status} {code or ''}".strip())
+            raise GraphError(status, failure("GET", url, status, payload))
         return payload

@@ -55,12 +55,17 @@ class _Conversation:
     @property
     def roster_key(self) -> tuple[str, str]:
         """The conversation whose members may see it: the chat, or the channel (not its team)."""
-        return self.where.service_url, self.where.base_conversation
+        return _roster_key(self.where)
 
     @property
     def team_key(self) -> tuple[str, str]:
         """The team of a channel (owners are per team); no team id outside channels."""
         return self.where.service_url, self.where.team_id or ""
+
+
+def _roster_key(where: Address) -> tuple[str, str]:
+    """Whose roster a conversation's members are, as cached: (serviceUrl, chat or channel id)."""
+    return where.service_url, where.base_conversation
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,8 +218,9 @@ class TeamsViewers:
     async def members(self, where: Address) -> tuple[Member, ...]:
         """The people of a chat or channel (cached like every roster; empty when it cannot be read
         within `ROSTER_TIMEOUT`)."""
-        key = (where.service_url, where.base_conversation)
-        roster = await self._roster(key, where, asyncio.get_running_loop().time() + ROSTER_TIMEOUT)
+        roster = await self._roster(
+            _roster_key(where), where, asyncio.get_running_loop().time() + ROSTER_TIMEOUT
+        )
         return roster.members if roster else ()
 
     async def _owned_teams(
