@@ -1,7 +1,7 @@
 """Naive baseline vs `DlibEngine`: face recall on training.xml and per-photo time on 12 MP photos.
 
     .venv/bin/python -m bench.naive [--photos 16] [--naive-photos 4] [--workers 2] [--out /tmp/facetag-12mp]
-    .venv/bin/python -m bench.naive --micro      # dlib kernels only: HOG ms/MP, embedding ms/face
+    .venv/bin/python -m bench.naive --micro      # kernels only: HOG ms/MP, embedding ms/face (dlib vs ONNX)
 
 The naive recipe is `bench.common.NaiveEngine` (full-resolution HOG with one upsampling, one ResNet pass
 per face). "pipeline" is what ingest does per photo (`processing.photo.analyze_photo`): decode at about
@@ -33,7 +33,7 @@ from bench.common import (
     time_each,
 )
 from processing import images
-from processing.faces import DlibEngine, FaceEngine
+from processing.faces import DlibEngine, FaceEngine, default_models_dir
 from processing.photo import analyze_photo
 
 
@@ -68,7 +68,8 @@ def throughput(paths: list[Path], *, workers: int) -> float:
 
 
 def micro(*, repeats: int = 5) -> dict[str, float]:
-    """dlib kernels: HOG ms per megapixel (1600 x 1200 RGB) and ResNet ms per face (single and batch of 8)."""
+    """Kernels: dlib's HOG ms per megapixel (1600 x 1200) and the face ResNet's ms per face (single and
+    batch of 8), run by dlib itself (the baseline) and by ONNX Runtime (what `DlibEngine` uses)."""
     import dlib
 
     engine = DlibEngine()
@@ -97,14 +98,25 @@ def micro(*, repeats: int = 5) -> dict[str, float]:
             padding=0.25,
         )
     )
-    recognizer = engine._loaded().recognizer
+    recognizer = dlib.face_recognition_model_v1(
+        str(default_models_dir() / "dlib_face_recognition_resnet_model_v1.dat")
+    )
     single = best(lambda: recognizer.compute_face_descriptor(chip, 1))
     batch = best(lambda: recognizer.compute_face_descriptor([chip] * 8, 1), 3) / 8
+    resnet = engine._loaded().resnet
+    onnx_single = best(lambda: resnet.embed([chip]))
+    onnx_batch = best(lambda: resnet.embed([chip] * 8), 3) / 8
+    print(
+        f"embedding ms/face: dlib {single:.1f} (batch of 8: {batch:.1f}),"
+        f" ONNX Runtime {onnx_single:.1f} ({onnx_batch:.1f})"
+    )
     return {
         "hog_ms_per_mp_rgb": round(hog, 1),
         "hog_ms_per_mp_grey": round(hog_grey, 1),
         "embed_ms_per_face": round(single, 1),
         "embed_ms_per_face_batch8": round(batch, 1),
+        "onnx_embed_ms_per_face": round(onnx_single, 1),
+        "onnx_embed_ms_per_face_batch8": round(onnx_batch, 1),
         "dlib_blas": bool(getattr(dlib, "DLIB_USE_BLAS", False)),
         "openblas_threads": float(os.environ.get("OPENBLAS_NUM_THREADS", "0") or 0),
     }

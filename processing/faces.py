@@ -6,14 +6,13 @@ the full-resolution photo, which on a 12 MP photo scans a 48 MP pyramid (about 5
 `DlibEngine` instead detects on a copy whose long edge is `detect_long_edge` (downscaled for big
 photos, upscaled at most 2x for small ones, so small photos get exactly the naive 2x upsampling), maps
 the boxes back, and takes landmarks and aligned 150 x 150 chips from the image it was given. The
-embeddings of all faces of a photo are computed in one batch call.
+embeddings of all faces of a photo are computed in one batch, by dlib's ResNet weights run in ONNX
+Runtime (`processing.resnet`: ~3x faster than dlib's own network code, same numbers).
 
-Threads: dlib's detector, shape predictor and network objects are not thread-safe (the HOG detector
-loads each image into its scanner, the ResNet keeps layer outputs in the network object), so
-`DlibEngine` guards detection and description with one lock each. dlib releases the GIL during HOG
-detection but holds it while computing embeddings, so two threads sharing one engine overlap at best
-one photo's detection with another's embeddings. For full use of the cores run one engine per worker
-*process* (models load lazily on first use: ~0.5 s, ~150 MB per process).
+Threads: dlib's detector is not thread-safe (it loads each image into its scanner), so `DlibEngine`
+guards detection and description with one lock each. dlib releases the GIL during HOG detection and
+ONNX Runtime while embedding, so threads sharing one engine overlap; still, for full use of the cores
+run one engine per worker *process* (models load lazily on first use: ~0.8 s, ~250 MB per process).
 """
 
 from __future__ import annotations
@@ -31,11 +30,11 @@ from PIL import Image
 
 from processing.calibration import DEFAULT_MATCH_THRESHOLD
 from processing.errors import ModelsMissing
+from processing.resnet import CHIP_SIZE, ResNet
 
 Embedding = npt.NDArray[np.float32]
 
 DEFAULT_DETECT_LONG_EDGE = 1400
-CHIP_SIZE = 150
 CHIP_PADDING = 0.25
 _MAX_UPSCALE = 2.0
 _GOOD_FACE_PX = 100.0  # box width from which size no longer limits recognition quality
@@ -117,7 +116,7 @@ def default_models_dir() -> Path:
 class _DlibModels:
     detector: Any  # dlib.fhog_object_detector or dlib.cnn_face_detection_model_v1
     landmarks: Any  # dlib.shape_predictor (5 points)
-    recognizer: Any  # dlib.face_recognition_model_v1
+    resnet: ResNet  # dlib's face ResNet weights, run in ONNX Runtime
 
     @classmethod
     def load(cls, models_dir: Path, detector: Literal["hog", "cnn"]) -> _DlibModels:
@@ -137,7 +136,7 @@ class _DlibModels:
         return cls(
             detector=det,
             landmarks=dlib.shape_predictor(path("shape_predictor_5_face_landmarks.dat")),
-            recognizer=dlib.face_recognition_model_v1(path("dlib_face_recognition_resnet_model_v1.dat")),
+            resnet=ResNet(Path(path("dlib_face_recognition_resnet_model_v1.dat"))),
         )
 
 
@@ -156,7 +155,6 @@ class DlibEngine:
       photos, 18/18 on training.xml at 1x and 8x); at 1024 the bench loses a face.
     - `detect_grey`: run HOG on the grey copy (~25 % faster, same recall on the shared photos); small
       photos that get upsampled are scanned in colour.
-    - `num_jitters`: dlib's jittered re-embedding; 1 = one pass (more multiplies the embedding cost).
     """
 
     name = "dlib"
@@ -168,14 +166,12 @@ class DlibEngine:
         detector: Literal["hog", "cnn"] = "hog",
         detect_long_edge: int = DEFAULT_DETECT_LONG_EDGE,
         detect_grey: bool = True,
-        num_jitters: int = 1,
         models_dir: Path | None = None,
     ) -> None:
         self.match_threshold = match_threshold
         self.detector = detector
         self.detect_long_edge = detect_long_edge
         self.detect_grey = detect_grey
-        self.num_jitters = num_jitters
         self._models_dir = models_dir
         self._models: _DlibModels | None = None
         self._load_lock = threading.Lock()
@@ -268,8 +264,7 @@ class DlibEngine:
                 models.landmarks(pixels, dlib.rectangle(box.left, box.top, box.right - 1, box.bottom - 1))
             )
         chips = dlib.get_face_chips(pixels, shapes, size=CHIP_SIZE, padding=CHIP_PADDING)
-        raw = models.recognizer.compute_face_descriptor(chips, self.num_jitters)
-        vectors = np.asarray([np.asarray(v) for v in raw], dtype=np.float32)
+        vectors = models.resnet.embed([np.asarray(chip) for chip in chips])
         vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
         faces = []
         for (box, score), shape, chip, vector in zip(found, shapes, chips, vectors, strict=True):
