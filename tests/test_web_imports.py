@@ -16,7 +16,7 @@ from handlers.media import ANALYZE_PHOTO
 from handlers.video import ANALYZE_CLIP
 from processing.pool import PixelJob, PixelPool
 
-PIXEL_LIBRARIES = ("numpy", "PIL", "av", "dlib")
+PIXEL_LIBRARIES = ("numpy", "PIL", "av", "dlib", "onnx", "onnxruntime")
 
 _IMPORT_WEB_APP = """
 import importlib, json, pkgutil, sys
