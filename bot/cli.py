@@ -140,6 +140,30 @@ def teams_package(
     err.print(f"wrote {path}")
 
 
+@app.command("slack-manifest")
+def slack_manifest(
+    socket_mode: Annotated[
+        bool, typer.Option("--socket-mode", help="For Socket Mode (SLACK_APP_TOKEN): no request URLs.")
+    ] = False,
+    out: Annotated[Path | None, typer.Option(help="Write to this file instead of stdout.")] = None,
+) -> None:
+    """Print the Slack app manifest (YAML) to paste at api.slack.com/apps; over HTTP its URLs point at
+    FACETAG_PUBLIC_URL."""
+    settings = _settings()
+    from bot.slack.manifest import dump, render_manifest
+
+    try:
+        text = dump(render_manifest(settings, socket_mode=socket_mode))
+    except SettingsError as exc:
+        err.print(f"[red]facetag: {exc}[/red]", highlight=False)
+        raise typer.Exit(2) from None
+    if out is None:
+        typer.echo(text, nl=False)
+    else:
+        out.write_text(text, encoding="utf-8")
+        err.print(f"wrote {out}")
+
+
 token_app = typer.Typer(no_args_is_help=True, help="REST API tokens: create, list, revoke.")
 app.add_typer(token_app, name="token")
 

@@ -19,7 +19,7 @@ def test_the_console_script_is_installed() -> None:
 async def test_help_lists_the_commands(tmp_path: Path) -> None:
     result = await facetag("--help", cwd=tmp_path)
     assert result.code == 0, result.stderr
-    for command in ("serve", "worker", "migrate", "teams-package"):
+    for command in ("serve", "worker", "migrate", "teams-package", "slack-manifest"):
         assert command in result.stdout
 
 
@@ -81,3 +81,20 @@ async def test_teams_package_without_an_app_id_fails_with_one_line(tmp_path: Pat
     result = await facetag("teams-package", "--out", str(out), cwd=tmp_path, within=60)
     result.one_line_error(naming="MICROSOFT_APP_ID")
     assert not out.exists()
+
+
+async def test_slack_manifest_for_socket_mode_and_over_http(tmp_path: Path) -> None:
+    result = await facetag("slack-manifest", "--socket-mode", cwd=tmp_path, within=60)
+    assert result.code == 0, result.stderr
+    assert "socket_mode_enabled: true" in result.stdout
+    assert "request_url" not in result.stdout
+    out = tmp_path / "slack.yaml"
+    env = {"FACETAG_PUBLIC_URL": "https://facetag.example.org"}
+    result = await facetag("slack-manifest", "--out", str(out), cwd=tmp_path, env=env, within=60)
+    assert result.code == 0, result.stderr
+    assert "request_url: https://facetag.example.org/slack/events" in out.read_text()
+
+
+async def test_slack_manifest_over_http_without_a_public_url_fails_with_one_line(tmp_path: Path) -> None:
+    result = await facetag("slack-manifest", cwd=tmp_path, within=60)
+    result.one_line_error(naming="FACETAG_PUBLIC_URL")

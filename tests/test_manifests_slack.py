@@ -12,6 +12,8 @@ import jsonschema  # type: ignore[import-untyped]  # no types-jsonschema in the 
 import pytest
 import yaml
 
+from bot.slack.manifest import dump, render_manifest
+from storage.settings import Settings, SettingsError
 from tests.fakes.slack import MANIFEST, SERVED_METHODS, manifest_bot_scopes
 from tests.fakes.slack_spec import MANIFEST_SCHEMA_DIR, SLACK_FIXTURES, method_spec
 
@@ -133,3 +135,46 @@ def test_scopes_cover_every_subscribed_event() -> None:
 
 def test_the_fake_installs_what_the_manifest_asks_for() -> None:
     assert manifest_bot_scopes() == set(manifest()["oauth_config"]["scopes"]["bot"])
+
+
+def _settings(**env: str) -> Settings:
+    return Settings.model_validate(env)
+
+
+def _urls(value: Any) -> list[str]:
+    if isinstance(value, dict):
+        return [k for k, v in value.items() if k in ("url", "request_url")] + [
+            u for v in value.values() for u in _urls(v)
+        ]
+    if isinstance(value, list):
+        return [u for v in value for u in _urls(v)]
+    return []
+
+
+def test_the_rendered_http_manifest_is_the_template_with_the_public_url() -> None:
+    rendered = render_manifest(_settings(FACETAG_PUBLIC_URL=PUBLIC_URL + "/"), socket_mode=False)
+    assert rendered == manifest()
+    assert yaml.safe_load(dump(rendered)) == rendered
+
+
+@pytest.mark.parametrize("schema", SCHEMAS)
+def test_the_socket_mode_manifest_validates_and_has_no_request_urls(schema: str) -> None:
+    rendered = render_manifest(_settings(), socket_mode=True)
+    assert errors(rendered, schema) == []
+    assert _urls(rendered) == []
+    assert rendered["settings"]["socket_mode_enabled"] is True
+    # everything else is the HTTP manifest's
+    http = manifest()
+    http["settings"]["socket_mode_enabled"] = True
+    assert _urls(http) != []
+    del http["features"]["slash_commands"][0]["url"]
+    del http["settings"]["event_subscriptions"]["request_url"]
+    del http["settings"]["interactivity"]["request_url"]
+    assert rendered == http
+
+
+@pytest.mark.parametrize("url", [None, "http://facetag.example.org", "https://facetag.example.org/?x=1"])
+def test_an_http_manifest_needs_a_plain_https_public_url(url: str | None) -> None:
+    settings = _settings(**({"FACETAG_PUBLIC_URL": url} if url else {}))
+    with pytest.raises(SettingsError, match="FACETAG_PUBLIC_URL"):
+        render_manifest(settings, socket_mode=False)
