@@ -145,7 +145,7 @@ def read_layers(data: bytes) -> Network:
 
     Layout: the loss layer's version and details, then every wrapper's version (outermost first), the
     input layer, and then each layer from the input up: its details, then the training state dlib keeps
-    beside it (three flags and three tensors; the first layer's wrapper adds one more tensor and a count).
+    beside it (three flags and three tensors; the first layer's wrapper adds a sample count).
     Tag and skip wrappers have nothing after their version. The whole file must be consumed.
     """
     r = _Reader(data)
