@@ -1,8 +1,8 @@
 """Shared helpers for the face benchmarks: the shared data set, ground truth, face recall, synthetic
 12-megapixel photos and the naive face_recognition-style baseline.
 
-Data comes from `FACETAG_FACES_DATA` (default /work/shared/data/faces); it is read in place, never copied
-into the repository.
+Data comes from `../shared/data/faces` (`tests.support.shared`); it is read in place, never copied into
+the repository.
 
 Recall matching rule (`match_count`): a ground-truth box counts as found when a detection, not already
 used, overlaps it with IoU >= 0.4, or when each box's centre lies inside the other (dlib's HOG boxes are
@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 import random
 import time
 import xml.etree.ElementTree as ET
@@ -27,8 +26,9 @@ import numpy as np
 from PIL import Image
 
 from processing.faces import Box, DetectedFace, FaceEngine, default_models_dir
+from tests.support.shared import FACES
 
-DATA_DIR = Path(os.environ.get("FACETAG_FACES_DATA", "/work/shared/data/faces"))
+DATA_DIR = FACES
 TRAINING_XML = Path("dlib/examples/faces/training.xml")
 IOU_MIN = 0.4
 SIZE_12MP = (4000, 3000)

@@ -32,8 +32,9 @@ import av
 import numpy as np
 
 from processing.video import DEFAULT_FRAME_LONG_EDGE
+from tests.support.shared import FACES
 
-DATA_DIR = Path(os.environ.get("FACETAG_FACES_DIR", "/work/shared/data/faces"))
+DATA_DIR = FACES
 SOURCE_CLIPS = (
     "facenet-pytorch/examples/video.mp4",
     "face_recognition/examples/short_hamilton_clip.mp4",

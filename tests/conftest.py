@@ -15,9 +15,21 @@ import pytest_asyncio
 from storage.embedded import S3Endpoint
 from storage.objects import ObjectStore
 from storage.settings import Settings, load_settings
+from tests.support.shared import FACES, FIXTURES
 from tests.support.stack import Stack, embedded_stack, open_store, scratch_data_dir
 
 TEST_BUCKET = "facetag-tests"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """No test runs without the real photos and recorded payloads: a missing `../shared` stops the run
+    with one line instead of skipping or failing test by test."""
+    missing = [str(path) for path in (FACES, FIXTURES) if not path.is_dir()]
+    if missing:
+        raise pytest.UsageError(
+            f"shared test data not found at {', '.join(missing)}: the tests read ../shared beside the "
+            "checkout (or FACETAG_SHARED_DIR)"
+        )
 
 
 @pytest.fixture(scope="session")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -11,11 +10,10 @@ import pytest
 from PIL import Image
 
 from processing.faces import Box, DetectedFace, DlibEngine, FaceEngine, cosine_distance
+from tests.support.shared import FACES as SHARED_FACES
 
-DATA = Path(os.environ.get("FACETAG_FACES_DATA", "/work/shared/data/faces"))
+DATA = SHARED_FACES
 FACES = DATA / "dlib/examples/faces"
-
-pytestmark = pytest.mark.skipif(not DATA.is_dir(), reason=f"shared face data not found at {DATA}")
 
 
 @pytest.fixture(scope="module")

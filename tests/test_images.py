@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import os
 import struct
 import zlib
 from datetime import datetime, timedelta, timezone
@@ -17,13 +16,12 @@ from processing import images, media_types, results
 from processing.errors import CorruptMedia, TooLarge, UnsupportedMedia
 from processing.faces import Box
 from processing.media_types import MediaType
+from tests.support.shared import FACES
 
-DATA = Path(os.environ.get("FACETAG_FACES_DATA", "/work/shared/data/faces"))
+DATA = FACES
 OBAMA_SMALL = DATA / "face_recognition/examples/obama_small.jpg"  # 320 x 240
 GROUP = DATA / "dlib/examples/faces/2007_007763.jpg"  # 500 x 375
 RGBA_PNG = DATA / "face_recognition/examples/alex-lacamoire.png"
-
-pytestmark = pytest.mark.skipif(not DATA.is_dir(), reason=f"shared face data not found at {DATA}")
 
 
 def _rgb(path: Path) -> Image.Image:

@@ -15,7 +15,7 @@ from PIL import Image
 
 from bot.teams.package import build_package, render_manifest
 from storage.settings import Settings, SettingsError, load_settings
-from tests.fakes.teams import FIXTURES
+from tests.support.shared import FIXTURES
 
 SCHEMA = FIXTURES / "teams" / "schemas" / "MicrosoftTeams.schema.json"
 TEMPLATE = Path(__file__).resolve().parents[1] / "manifest" / "teams" / "manifest.json"

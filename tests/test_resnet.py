@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import dlib
@@ -15,11 +14,10 @@ from PIL import Image
 from processing.errors import ModelsMissing
 from processing.faces import CHIP_PADDING, DlibEngine, default_models_dir
 from processing.resnet import CHIP_SIZE, ModelFormatError, ResNet, read_layers, read_network, to_onnx
+from tests.support.shared import FACES
 
-DATA = Path(os.environ.get("FACETAG_FACES_DATA", "/work/shared/data/faces"))
+DATA = FACES
 WEIGHTS = default_models_dir() / "dlib_face_recognition_resnet_model_v1.dat"
-
-pytestmark = pytest.mark.skipif(not DATA.is_dir(), reason=f"shared face data not found at {DATA}")
 
 
 @pytest.fixture(scope="module")

@@ -17,12 +17,11 @@ from processing.results import DESKTOP_NAME, THUMB_NAME
 from storage.models import Face, FaceState, Media, MediaKind, MediaStatus
 from storage.settings import Settings
 from tests.fakes.slack_workspace import Message
-from tests.support.slack import FACES, SlackScenario, face_photo, slack_scenario
+from tests.support.shared import FACES
+from tests.support.slack import SlackScenario, face_photo, slack_scenario
 
 TALKING_HEAD = "sadtalker/examples/ref_video/WDA_AlexandriaOcasioCortez_000.mp4"  # 8 s, one person
 CROWD = "facenet-pytorch/examples/video.mp4"  # 4.2 s, pedestrians walking toward the camera
-
-pytestmark = pytest.mark.skipif(not (FACES / TALKING_HEAD).is_file(), reason="shared face videos missing")
 
 
 def still_of(relative: str, *, at_s: float = 1.0) -> bytes:

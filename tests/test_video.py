@@ -26,14 +26,12 @@ from processing.video import (
     poster,
     probe,
 )
+from tests.support.shared import FACES
 
-FACES = Path("/work/shared/data/faces")
 TALKING_HEAD = FACES / "sadtalker/examples/ref_video/WDA_AlexandriaOcasioCortez_000.mp4"
 CROWD = FACES / "facenet-pytorch/examples/video.mp4"
 HAMILTON = FACES / "face_recognition/examples/short_hamilton_clip.mp4"
 PORTRAIT = FACES / "face_recognition/examples/obama-480p.jpg"
-
-pytestmark = pytest.mark.skipif(not FACES.is_dir(), reason="shared face data not available")
 
 
 @pytest.fixture(scope="module")

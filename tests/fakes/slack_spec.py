@@ -7,15 +7,13 @@ the reference documents for the method, plus the errors common to every method.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
 
-FIXTURES = Path(
-    os.environ.get("FACETAG_FIXTURES_DIR", Path(__file__).resolve().parents[3] / "shared" / "fixtures")
-)
+from tests.support.shared import FIXTURES
+
 SLACK_FIXTURES = FIXTURES / "slack"
 METHODS_DIR = SLACK_FIXTURES / "slack-api-ref" / "methods"
 API_SAMPLES_DIR = SLACK_FIXTURES / "java-slack-sdk" / "api"

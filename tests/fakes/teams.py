@@ -24,7 +24,6 @@ from tests.fakes.teams_activities import (
 )
 from tests.fakes.teams_base import (
     ACTIVITY_SCHEMA,
-    FIXTURES,
     Json,
     activity_errors,
     connector_shape_errors,
@@ -46,6 +45,7 @@ from tests.fakes.teams_identity import (
     SIGNING_KID,
     FakeIdentity,
 )
+from tests.support.shared import FIXTURES
 
 __all__ = [
     "ACTIVITY_SCHEMA",

@@ -5,7 +5,6 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Mapping
-from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
@@ -13,7 +12,8 @@ import jsonschema  # type: ignore[import-untyped]
 from aiohttp import web
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-FIXTURES = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures"
+from tests.support.shared import FIXTURES
+
 ACTIVITY_SCHEMA = FIXTURES / "teams" / "botframework" / "activity.schema.json"
 CONNECTOR_SWAGGER = FIXTURES / "teams" / "botframework" / "botframework-channel.swagger.json"
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from storage.settings import Settings
@@ -13,8 +12,7 @@ from tests.fakes.slack import FakeSlack
 from tests.fakes.slack_payloads import Delivery, SlackRequest, deliver
 from tests.fakes.slack_workspace import Message
 from tests.support.app import RunningApp, run_app
-
-FACES = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "faces"
+from tests.support.shared import FACES
 
 
 def face_photo(relative: str) -> bytes:
