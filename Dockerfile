@@ -59,8 +59,7 @@ RUN /opt/venv/bin/python -c "\
 import av, dlib, onnxruntime; \
 from processing.faces import default_models_dir; \
 models = default_models_dir(); \
-names = ('dlib_face_recognition_resnet_model_v1.dat', 'shape_predictor_5_face_landmarks.dat', \
-         'mmod_human_face_detector.dat'); \
+names = ('dlib_face_recognition_resnet_model_v1.dat', 'shape_predictor_5_face_landmarks.dat'); \
 missing = [name for name in names if not (models / name).is_file()]; \
 assert not missing, f'face models missing from {models}: {missing}'" \
     && /opt/venv/bin/facetag --help > /dev/null

@@ -1,5 +1,5 @@
-"""Faces: the `FaceEngine` protocol and the dlib engine (HOG or CNN detection, 5-point alignment,
-ResNet 128-d embeddings).
+"""Faces: the `FaceEngine` protocol and the dlib engine (HOG detection, 5-point alignment, ResNet 128-d
+embeddings).
 
 Speed: the naive recipe (what the face_recognition library does) runs HOG with one 2x upsampling on
 the full-resolution photo, which on a 12 MP photo scans a 48 MP pyramid (about 5 s on one core).
@@ -8,6 +8,10 @@ photos, upscaled at most 2x for small ones, so small photos get exactly the naiv
 the boxes back, and takes landmarks and aligned 150 x 150 chips from the image it was given. The
 embeddings of all faces of a photo are computed in one batch, by dlib's ResNet weights run in ONNX
 Runtime (`processing.resnet`: 8-10 ms per face against dlib's own ~98, same numbers).
+
+Detection is dlib's HOG detector. dlib's CNN (MMOD) detector is not offered: the dlib-bin wheel runs it
+on the CPU only, at 7.7 s per 12 MP photo against 0.22 s for HOG at 1400 px, and it found 4 of the 6
+faces of the shared group photo `dlib/examples/faces/2008_002079.jpg` where HOG found all 6.
 
 Threads: dlib's detector is not thread-safe (it loads each image into its scanner), so `DlibEngine`
 guards detection and description with one lock each. dlib releases the GIL during HOG detection and
@@ -22,7 +26,7 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -86,7 +90,7 @@ class Box:
 @dataclass(frozen=True, slots=True)
 class DetectedFace:
     box: Box
-    score: float  # detector confidence: HOG SVM margin (>= 0, ~0-3) or CNN MMOD confidence
+    score: float  # detector confidence: HOG SVM margin (>= 0, ~0-3)
     embedding: Embedding  # shape (128,), float32, L2-normalised
     quality: float  # how good a face is for recognition (size x sharpness x frontal), 0..1
 
@@ -114,12 +118,12 @@ def default_models_dir() -> Path:
 
 @dataclass(frozen=True, slots=True)
 class _DlibModels:
-    detector: Any  # dlib.fhog_object_detector or dlib.cnn_face_detection_model_v1
+    detector: Any  # dlib.fhog_object_detector (frontal faces)
     landmarks: Any  # dlib.shape_predictor (5 points)
     resnet: ResNet  # dlib's face ResNet weights, run in ONNX Runtime
 
     @classmethod
-    def load(cls, models_dir: Path, detector: Literal["hog", "cnn"]) -> _DlibModels:
+    def load(cls, models_dir: Path) -> _DlibModels:
         import dlib
 
         def path(name: str) -> str:
@@ -128,13 +132,8 @@ class _DlibModels:
                 raise ModelsMissing(f"dlib model file {file} is missing.")
             return str(file)
 
-        det = (
-            dlib.cnn_face_detection_model_v1(path("mmod_human_face_detector.dat"))
-            if detector == "cnn"
-            else dlib.get_frontal_face_detector()
-        )
         return cls(
-            detector=det,
+            detector=dlib.get_frontal_face_detector(),
             landmarks=dlib.shape_predictor(path("shape_predictor_5_face_landmarks.dat")),
             resnet=ResNet(Path(path("dlib_face_recognition_resnet_model_v1.dat"))),
         )
@@ -145,8 +144,6 @@ class DlibEngine:
     (each model is used by one thread at a time), but use one instance per process for parallelism.
 
     - `match_threshold`: max cosine distance for "same person" (see `DEFAULT_MATCH_THRESHOLD`).
-    - `detector`: "hog" (fast, frontal faces) or "cnn" (dlib MMOD: more robust to turned faces, but
-      ~100x slower on CPU: 16 s against 0.14 s for 1600 x 1200 with dlib-bin; not for ingest).
     - `detect_long_edge`: size of the detection copy. HOG finds faces from ~80 px in that copy, so the
       smallest face found is about 80 / `detect_long_edge` of the photo's long edge (1400: 5.7 %, i.e.
       230 px on a 4000 px photo); photos up to half this size are scanned 2x upsampled (faces from
@@ -163,13 +160,11 @@ class DlibEngine:
         self,
         *,
         match_threshold: float = DEFAULT_MATCH_THRESHOLD,
-        detector: Literal["hog", "cnn"] = "hog",
         detect_long_edge: int = DEFAULT_DETECT_LONG_EDGE,
         detect_grey: bool = True,
         models_dir: Path | None = None,
     ) -> None:
         self.match_threshold = match_threshold
-        self.detector = detector
         self.detect_long_edge = detect_long_edge
         self.detect_grey = detect_grey
         self._models_dir = models_dir
@@ -181,7 +176,7 @@ class DlibEngine:
     def _loaded(self) -> _DlibModels:
         with self._load_lock:
             if self._models is None:
-                self._models = _DlibModels.load(self._models_dir or default_models_dir(), self.detector)
+                self._models = _DlibModels.load(self._models_dir or default_models_dir())
             return self._models
 
     def warm_up(self) -> None:
@@ -228,7 +223,7 @@ class DlibEngine:
     ) -> list[tuple[Box, float]]:
         h, w = pixels.shape[:2]
         scale = min(self.detect_long_edge / max(w, h), _MAX_UPSCALE)
-        grey = self.detector == "hog" and self.detect_grey
+        grey = self.detect_grey
         if scale >= _MAX_UPSCALE:  # small photo: dlib's own 2x pyramid-up on RGB, exactly the naive recipe
             work, upsample, scale, grey = pixels, 1, 1.0, False
         elif abs(scale - 1.0) < 0.02:
@@ -241,14 +236,11 @@ class DlibEngine:
             work, upsample = np.asarray(source.resize(size, resample)), 0
         if grey and work.ndim == 3:
             work = np.asarray(Image.fromarray(work).convert("L"))
-        found: list[tuple[Box, float]] = []
-        if self.detector == "cnn":
-            for det in models.detector(work, upsample):
-                found.append((_box_from_rect(det.rect, 1.0 / scale, w, h), float(det.confidence)))
-        else:
-            rects, scores, _ = models.detector.run(work, upsample, 0.0)
-            for rect, score in zip(rects, scores, strict=True):
-                found.append((_box_from_rect(rect, 1.0 / scale, w, h), float(score)))
+        rects, scores, _ = models.detector.run(work, upsample, 0.0)
+        found = [
+            (_box_from_rect(rect, 1.0 / scale, w, h), float(score))
+            for rect, score in zip(rects, scores, strict=True)
+        ]
         return [(box, score) for box, score in found if box.width > 1 and box.height > 1]
 
     def _describe(
