@@ -20,6 +20,12 @@ log = logging.getLogger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
+NO_CHAT = (
+    "no chat platform is connected: for Slack set SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET (or "
+    "SLACK_APP_TOKEN for Socket Mode), see docs/slack.md; for Teams set MICROSOFT_APP_ID, "
+    "MICROSOFT_APP_PASSWORD and MICROSOFT_APP_TENANT_ID, see docs/teams.md"
+)
+
 
 @web.middleware
 async def _observe(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -58,7 +64,11 @@ async def serve(ctx: Context, doors: Doors, *, host: str, port: int, worker: boo
     try:
         site = web.TCPSite(runner, host, port, reuse_address=True)
         await site.start()
-        log.info("facetag listening", extra={"host": host, "port": port, "worker": worker})
+        log.info(
+            "facetag listening", extra={"host": host, "port": port, "worker": worker, "doors": doors.summary}
+        )
+        if not doors.chats:
+            log.warning(NO_CHAT)
         await run_until(stop, ctx, worker=worker, concurrency=concurrency, name=f"{socket.gethostname()}-web")
     finally:
         await doors.close()

@@ -24,6 +24,7 @@ import psycopg
 import pytest
 import yaml
 
+from bot.app import NO_CHAT
 from storage.embedded import EmbeddedPostgres, EmbeddedS3
 from storage.settings import SettingsError, load_settings
 from tests.support.cli import FACETAG, clean_environment
@@ -217,6 +218,7 @@ async def test_serve_runs_on_nothing_stops_everything_and_keeps_its_data(tmp_pat
         await assert_everything_stopped(data_dir, children)
         first_log = first.log.read_text(errors="replace")
         assert "Traceback" not in first_log, first_log
+        assert NO_CHAT in first_log, "a first run with nothing configured says how to connect a chat"
 
         # -- second start on the same data dir, web only -----------------------------------------
         async with serve(data_dir, tmp_path / "second.log", "--no-worker") as second:
