@@ -9,9 +9,12 @@ from typing import Any
 
 import pytest
 from sqlalchemy import func, select, text
+from yarl import URL
 
+from storage.embedded import S3Endpoint
 from storage.models import Face, FaceState, Media, Sighting
 from storage.settings import Settings
+from tests.support.proxy import CuttableProxy
 from tests.support.slack import SlackScenario, face_photo, slack_scenario
 
 OBAMA = "face_recognition/examples/knn_examples/train/obama/obama.jpg"
@@ -208,6 +211,70 @@ async def test_a_pixel_process_dying_mid_ingest_loses_nothing(
             ).all()
         assert ("ingest", "succeeded", 2) in {tuple(j) for j in jobs}, jobs
         assert ("process", "succeeded", 1) in {tuple(j) for j in jobs}, jobs
+
+
+async def test_a_slack_outage_delays_the_reply_and_loses_nothing(settings: Settings) -> None:
+    """files.info, the file download and the reply's chat.postMessage each fail once with a 5xx: the
+    jobs retry with backoff, and the photo is stored once, processed once and replied to once."""
+    async with slack_scenario(settings) as s:
+        erin = s.slack.add_user("erin")
+        channel = s.slack.add_channel("photos", members=[erin.id])
+        s.slack.fail_next("files.info", status=503)
+        s.slack.fail_next("files-pri", status=500)
+        s.slack.fail_next("chat.postMessage", status=503)
+        message = await s.share(channel.id, erin.id, [("obama.jpg", face_photo(OBAMA))])
+        await s.app.idle(within=90)
+
+        [reply] = s.replies(message)
+        assert len(s.face_blocks(reply)) == 1
+        for method in ("files.info", "chat.postMessage"):
+            assert [c.status for c in s.slack.calls(method)][:2] == [503, 200], method
+        assert [d.status for d in s.slack.downloads] == [500, 200]
+        async with s.app.ctx.db.session() as session:
+            [media] = (await session.execute(select(Media))).scalars().all()
+            faces = (await session.execute(select(func.count()).select_from(Face))).scalar_one()
+            jobs = (
+                await session.execute(text("SELECT task_name, status::text FROM procrastinate_jobs"))
+            ).all()
+        assert faces == 1
+        assert {tuple(j) for j in jobs} == {("ingest", "succeeded"), ("reply", "succeeded")}, jobs
+        keys = await s.app.ctx.store.list_keys(bucket=settings.bucket_pending, prefix=f"{media.id}/")
+        assert f"{media.id}/original" in keys
+
+
+async def test_an_s3_outage_delays_the_reply_and_loses_nothing(settings: Settings, s3: S3Endpoint) -> None:
+    """The object store goes away as a photo is shared: the ingest fails and is retried with backoff;
+    once S3 is back the photo is stored, processed and replied to once, and failed tries left nothing."""
+    async with (
+        CuttableProxy(target_host="127.0.0.1", target_port=URL(s3.url).port or 80) as proxy,
+        slack_scenario(settings, s3_endpoint_url=f"http://127.0.0.1:{proxy.port}") as s,
+    ):
+        finn = s.slack.add_user("finn")
+        channel = s.slack.add_channel("photos", members=[finn.id])
+        before = set(await s.app.ctx.store.list_keys(bucket=settings.bucket_pending))
+        proxy.cut()
+        message = await s.share(channel.id, finn.id, [("obama.jpg", face_photo(OBAMA))])
+
+        async def ingest_failed() -> bool:
+            async with s.app.ctx.db.session() as session:
+                attempts = await session.scalar(
+                    text("SELECT max(attempts) FROM procrastinate_jobs WHERE task_name = 'ingest'")
+                )
+            return bool(attempts)
+
+        await s.app.until(ingest_failed, within=60)
+        assert proxy.cut_connections > 0 and s.replies(message) == []
+        proxy.restore()
+        await s.app.idle(within=90)
+
+        [reply] = s.replies(message)
+        assert len(s.face_blocks(reply)) == 1
+        async with s.app.ctx.db.session() as session:
+            [media] = (await session.execute(select(Media))).scalars().all()
+        assert media.status.value == "pending"
+        added = set(await s.app.ctx.store.list_keys(bucket=settings.bucket_pending)) - before
+        assert f"{media.id}/original" in added
+        assert {key.split("/")[0] for key in added} == {str(media.id)}, "nothing left by failed tries"
 
 
 async def test_forged_and_stale_signatures_are_refused(settings: Settings) -> None:
