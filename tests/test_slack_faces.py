@@ -11,8 +11,10 @@ import pytest
 from sqlalchemy import func, select, text
 from yarl import URL
 
+from handlers.media import STORE_FAILED, ingest
 from storage.embedded import S3Endpoint
 from storage.models import Face, FaceState, Media, Sighting
+from storage.queue import DEFAULT_MAX_ATTEMPTS, JobInfo, PermanentJobError
 from storage.settings import Settings
 from tests.support.proxy import CuttableProxy
 from tests.support.slack import SlackScenario, face_photo, slack_scenario
@@ -242,6 +244,15 @@ async def test_a_slack_outage_delays_the_reply_and_loses_nothing(settings: Setti
         assert f"{media.id}/original" in keys
 
 
+async def _ingest_failed(s: SlackScenario) -> bool:
+    """An ingest job has run and failed at least once (procrastinate counts finished runs)."""
+    async with s.app.ctx.db.session() as session:
+        attempts = await session.scalar(
+            text("SELECT max(attempts) FROM procrastinate_jobs WHERE task_name = 'ingest'")
+        )
+    return bool(attempts)
+
+
 async def test_an_s3_outage_delays_the_reply_and_loses_nothing(settings: Settings, s3: S3Endpoint) -> None:
     """The object store goes away as a photo is shared: the ingest fails and is retried with backoff;
     once S3 is back the photo is stored, processed and replied to once, and failed tries left nothing."""
@@ -255,14 +266,7 @@ async def test_an_s3_outage_delays_the_reply_and_loses_nothing(settings: Setting
         proxy.cut()
         message = await s.share(channel.id, finn.id, [("obama.jpg", face_photo(OBAMA))])
 
-        async def ingest_failed() -> bool:
-            async with s.app.ctx.db.session() as session:
-                attempts = await session.scalar(
-                    text("SELECT max(attempts) FROM procrastinate_jobs WHERE task_name = 'ingest'")
-                )
-            return bool(attempts)
-
-        await s.app.until(ingest_failed, within=60)
+        await s.app.until(lambda: _ingest_failed(s), within=60)
         assert proxy.cut_connections > 0 and s.replies(message) == []
         proxy.restore()
         await s.app.idle(within=90)
@@ -275,6 +279,30 @@ async def test_an_s3_outage_delays_the_reply_and_loses_nothing(settings: Setting
         added = set(await s.app.ctx.store.list_keys(bucket=settings.bucket_pending)) - before
         assert f"{media.id}/original" in added
         assert {key.split("/")[0] for key in added} == {str(media.id)}, "nothing left by failed tries"
+
+
+async def test_s3_down_through_the_last_try_tells_the_thread_once(settings: Settings, s3: S3Endpoint) -> None:
+    async with (
+        CuttableProxy(target_host="127.0.0.1", target_port=URL(s3.url).port or 80) as proxy,
+        slack_scenario(settings, s3_endpoint_url=f"http://127.0.0.1:{proxy.port}") as s,
+    ):
+        gina = s.slack.add_user("gina")
+        channel = s.slack.add_channel("photos", members=[gina.id])
+        proxy.cut()
+        message = await s.share(channel.id, gina.id, [("obama.jpg", face_photo(OBAMA))])
+        await s.app.until(lambda: _ingest_failed(s), within=60)
+        assert s.replies(message) == [], "a try that is not the last says nothing"
+
+        async with s.app.ctx.db.session() as session:
+            sighting_id = str(await session.scalar(select(Sighting.id)))
+        last = JobInfo(
+            id=0, task="ingest", attempt=DEFAULT_MAX_ATTEMPTS - 1, max_attempts=DEFAULT_MAX_ATTEMPTS
+        )
+        for _ in range(2):  # the last try, and any run after it
+            with pytest.raises(PermanentJobError):
+                await ingest(s.app.ctx, last, sighting_id=sighting_id)
+        [reply] = s.replies(message)
+        assert reply.text == STORE_FAILED
 
 
 async def test_forged_and_stale_signatures_are_refused(settings: Settings) -> None:
