@@ -32,7 +32,18 @@ def configure(*, level: str = "info", fmt: str = "json") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    for noisy in ("botocore", "aiobotocore", "boto3", "urllib3", "s3transfer", "alembic"):
+    # Libraries whose debug lines are noise, or carry what logs must not: slack_sdk's hold every request
+    # and answer body (presigned links, user details), msal's token traffic.
+    for noisy in (
+        "botocore",
+        "aiobotocore",
+        "boto3",
+        "urllib3",
+        "s3transfer",
+        "alembic",
+        "slack_sdk",
+        "msal",
+    ):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
     structlog.configure(
         processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
