@@ -41,7 +41,6 @@ TENANT_ID = "9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d"
 APP_PASSWORD = "fake-client-secret~not-a-real-one"
 
 # The SDK reads request["claims_identity"] with a str key; aiohttp ignores this warning outside pytest.
-pytestmark = pytest.mark.filterwarnings("ignore::aiohttp.web.NotAppKeyWarning")
 
 
 class EchoBot(ActivityHandler):

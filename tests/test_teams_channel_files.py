@@ -4,16 +4,12 @@ it with no token. Real app, real stack; identity, connector and Graph faked loca
 
 from __future__ import annotations
 
-import pytest
-
 from bot.teams.graph import share_id
 from storage.settings import Settings
 from tests.fakes.teams import ADA, DriveItem
 from tests.support.slack import face_photo
 from tests.test_teams_owners import OwnersScenario, owners_scenario
 from tests.test_teams_scenarios import faces_of
-
-pytestmark = pytest.mark.filterwarnings("ignore::aiohttp.web.NotAppKeyWarning")
 
 OBAMA = "face_recognition/examples/knn_examples/train/obama/obama.jpg"
 LIBRARY = "https://contoso.sharepoint.com/sites/Photos/Shared%20Documents/General/"

@@ -11,7 +11,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
-import pytest
 from PIL import Image
 
 from bot.teams.activities import Address, address
@@ -52,8 +51,6 @@ from tests.test_teams_search import (
     say,
     status_of,
 )
-
-pytestmark = pytest.mark.filterwarnings("ignore::aiohttp.web.NotAppKeyWarning")
 
 TEAM_B = "19:team-design@thread.tacv2"
 CHANNEL_B = "19:design-channel@thread.tacv2"

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import uuid
 
-import pytest
-
 from bot.teams.cards import MAX_CHOICES
 from storage.models import MediaStatus
 from storage.settings import Settings
@@ -37,8 +35,6 @@ from tests.test_teams_search import (
     say,
     status_of,
 )
-
-pytestmark = pytest.mark.filterwarnings("ignore::aiohttp.web.NotAppKeyWarning")
 
 PRIVATE_ID = "19:private-leads@thread.tacv2"  # a private channel of TEAM_ID
 ZOE = TeamsUser("29:1zoe-zhang", "Zoë Zhang", "0b7e2c4d-6f8a-4b1c-9d2e-3f4a5b6c7d08", "zoe@contoso.example")

@@ -37,8 +37,6 @@ from tests.fakes.teams import (
 from tests.support.app import RunningApp, run_app
 from tests.support.slack import face_photo
 
-pytestmark = pytest.mark.filterwarnings("ignore::aiohttp.web.NotAppKeyWarning")
-
 APP_ID = "3f2b8c1d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"
 TENANT_ID = "9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d"
 APP_PASSWORD = "fake-client-secret~not-a-real-one"

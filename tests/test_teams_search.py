@@ -48,8 +48,6 @@ from tests.test_teams_scenarios import (
     teams_scenario,
 )
 
-pytestmark = pytest.mark.filterwarnings("ignore::aiohttp.web.NotAppKeyWarning")
-
 Json = dict[str, Any]
 MESSAGE = "application/vnd.microsoft.activity.message"
 LIN = TeamsUser("29:1lin-chen", "Lin Chen", "5d2a7e10-9b3c-4f6d-8e1a-3b4c5d6e7f03", "lin@contoso.example")

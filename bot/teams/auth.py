@@ -10,6 +10,7 @@ request's `claims_identity` — exactly what its middleware would have set.
 from __future__ import annotations
 
 import logging
+import warnings
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
@@ -24,6 +25,10 @@ from bot.teams.config import TeamsAuthConfig
 from bot.teams.jwks import JwksCache, JwksUnavailableError
 
 log = logging.getLogger(__name__)
+
+# The SDK reads the claims from the request under the plain string key "claims_identity", so this module
+# must store them there; aiohttp's advice to use a web.RequestKey (NotAppKeyWarning) cannot be taken.
+warnings.filterwarnings("ignore", category=web.NotAppKeyWarning, module=__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
