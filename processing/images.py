@@ -34,6 +34,11 @@ from processing.results import DESKTOP_NAME, THUMB_NAME
 DEFAULT_MAX_PIXELS = 100_000_000
 """Largest photo accepted (width x height, 100 megapixels); more is refused as a decompression bomb."""
 
+# Pillow's own bomb guard (a warning from 89 MP, an error from twice its limit) set to the same limit:
+# `decode` refuses anything larger by the header before decoding, so a photo it accepts raises no
+# warning, and Pillow's error stays a second line of defence.
+Image.MAX_IMAGE_PIXELS = DEFAULT_MAX_PIXELS
+
 THUMB_HEIGHT = 200
 THUMB_MAX_ASPECT = 10.0
 DESKTOP_LONG_EDGE = 2048

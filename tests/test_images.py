@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import struct
+import warnings
 import zlib
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -214,6 +215,7 @@ def test_unsupported_types() -> None:
         images.decode(b"%PDF-1.7\n" + b"\x00" * 100)
 
 
+@pytest.mark.filterwarnings("ignore::PIL.Image.DecompressionBombWarning")  # Pillow's, for 144 MP
 def test_decompression_bomb_is_refused_before_decoding() -> None:
     with pytest.raises(TooLarge, match="megapixels"):
         images.decode(_png_header_only(12_000, 12_000))  # 144 MP > 100 MP default
@@ -221,6 +223,13 @@ def test_decompression_bomb_is_refused_before_decoding() -> None:
         images.decode(_png_header_only(40_000, 40_000))  # beyond Pillow's own bomb limit too
     with pytest.raises(TooLarge):
         images.decode(OBAMA_SMALL, max_pixels=320 * 240 - 1)
+
+
+def test_a_photo_under_the_limit_raises_no_bomb_warning() -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        with pytest.raises(CorruptMedia):  # 95 MP: past Pillow's default warning, a header only
+            images.decode(_png_header_only(10_000, 9_500))
 
 
 # ---------------------------------------------------------------------------------------------- renditions
