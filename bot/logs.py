@@ -1,4 +1,4 @@
-"""Structured logs: JSON lines by default, readable console lines for humans."""
+"""Structured logs: readable lines on a terminal, JSON lines otherwise (or as FACETAG_LOG_FORMAT says)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,9 @@ import sys
 import structlog
 
 
-def configure(*, level: str = "info", fmt: str = "json") -> None:
+def configure(*, level: str = "info", fmt: str = "auto") -> None:
+    if fmt == "auto":
+        fmt = "console" if sys.stderr.isatty() else "json"
     shared: list[structlog.types.Processor] = [
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_log_level,

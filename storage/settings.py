@@ -28,7 +28,7 @@ class Settings(BaseSettings):
     port: int = Field(3000, alias="FACETAG_PORT", ge=0, le=65535)
     public_url: str | None = Field(None, alias="FACETAG_PUBLIC_URL")
     log_level: str = Field("info", alias="FACETAG_LOG_LEVEL")
-    log_format: str = Field("json", alias="FACETAG_LOG_FORMAT", pattern="^(json|console)$")
+    log_format: str = Field("auto", alias="FACETAG_LOG_FORMAT", pattern="^(auto|json|console)$")
 
     database_url: str | None = Field(None, alias="DATABASE_URL")
 

@@ -21,23 +21,57 @@ from tests.test_teams_scenarios import APP_PASSWORD, teams_scenario
 OBAMA = "face_recognition/examples/knn_examples/train/obama/obama.jpg"
 
 
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
 @pytest.fixture
-def captured(monkeypatch: pytest.MonkeyPatch) -> Iterator[io.StringIO]:
-    """Every log line this process writes, as `facetag serve --log-level debug` writes them."""
+def restored() -> Iterator[None]:
+    """The logging setup as it was, after a test that calls `logs.configure`."""
     root = logging.getLogger()
     handlers, level = root.handlers[:], root.level
     levels = {name: logging.getLogger(name).level for name in logging.root.manager.loggerDict}
-    out = io.StringIO()
-    monkeypatch.setattr(sys, "stderr", out)
-    logs.configure(level="debug", fmt="json")
     try:
-        yield out
+        yield
     finally:
         root.handlers[:] = handlers
         root.setLevel(level)
         for name, old in levels.items():
             logging.getLogger(name).setLevel(old)
         structlog.reset_defaults()
+
+
+@pytest.fixture
+def captured(monkeypatch: pytest.MonkeyPatch, restored: None) -> io.StringIO:
+    """Every log line this process writes, as FACETAG_LOG_LEVEL=debug FACETAG_LOG_FORMAT=json writes them."""
+    out = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", out)
+    logs.configure(level="debug", fmt="json")
+    return out
+
+
+@pytest.mark.parametrize(
+    ("stderr", "json_lines"), [(io.StringIO, True), (Terminal, False)], ids=["pipe", "tty"]
+)
+def test_auto_is_readable_on_a_terminal_and_json_elsewhere(
+    monkeypatch: pytest.MonkeyPatch, restored: None, stderr: type[io.StringIO], json_lines: bool
+) -> None:
+    out = stderr()
+    monkeypatch.setattr(sys, "stderr", out)
+    logs.configure(fmt="auto")
+    logging.getLogger("facetag.test").info("hello", extra={"media_id": "m1"})
+    [line] = out.getvalue().splitlines()
+    if json_lines:
+        assert json.loads(line) | {"timestamp": "t"} == {
+            "event": "hello",
+            "media_id": "m1",
+            "level": "info",
+            "logger": "facetag.test",
+            "timestamp": "t",
+        }
+    else:
+        assert "hello" in line and "media_id=m1" in line and not line.startswith("{")
 
 
 async def test_a_whole_scenario_logs_no_secret(settings: Settings, captured: io.StringIO) -> None:

@@ -56,7 +56,7 @@ def test_defaults_need_nothing() -> None:
     assert s.data_dir == Path("./data")
     assert (s.host, s.port) == ("0.0.0.0", 3000)  # noqa: S104
     assert s.public_url is None
-    assert (s.log_level, s.log_format) == ("info", "json")
+    assert (s.log_level, s.log_format) == ("info", "auto")
     assert s.database_url is None, "no DATABASE_URL means the embedded Postgres"
     assert s.s3_endpoint_url is None, "no S3_ENDPOINT_URL means the embedded SeaweedFS"
     assert (s.aws_access_key_id, s.aws_secret_access_key) == (None, None)
