@@ -13,6 +13,7 @@ import asyncio
 import importlib
 import multiprocessing
 import os
+import signal
 import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
@@ -41,6 +42,9 @@ PIXEL_NICENESS = 5
 
 
 def _init_process(warm: PixelJob[object] | None) -> None:
+    # Ctrl-C in a terminal interrupts the whole foreground process group; the parent stops this pool,
+    # so the interrupt must not kill a process mid-job (or print its traceback) first.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     # One process per core does the parallelism; BLAS threads inside each would only fight.
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ.setdefault(var, "1")

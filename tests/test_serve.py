@@ -98,8 +98,9 @@ class Served:
 
 
 @asynccontextmanager
-async def serve(data_dir: Path, log: Path, *options: str) -> AsyncIterator[Served]:
-    """`.venv/bin/facetag serve` with only FACETAG_DATA_DIR / FACETAG_PORT set (no DATABASE_URL, no S3)."""
+async def serve(data_dir: Path, log: Path, *options: str, own_group: bool = False) -> AsyncIterator[Served]:
+    """`.venv/bin/facetag serve` with only FACETAG_DATA_DIR / FACETAG_PORT set (no DATABASE_URL, no S3);
+    `own_group`: in a process group of its own, as a shell runs a foreground job."""
     port = free_port()
     env = clean_environment(FACETAG_DATA_DIR=str(data_dir), FACETAG_PORT=str(port), FACETAG_HOST="127.0.0.1")
     with log.open("wb") as output:
@@ -112,6 +113,7 @@ async def serve(data_dir: Path, log: Path, *options: str) -> AsyncIterator[Serve
             stdin=asyncio.subprocess.DEVNULL,
             stdout=output,
             stderr=asyncio.subprocess.STDOUT,
+            process_group=0 if own_group else None,
         )
     try:
         yield Served(process=process, url=f"http://127.0.0.1:{port}", log=log)
@@ -237,6 +239,28 @@ async def test_serve_runs_on_nothing_stops_everything_and_keeps_its_data(tmp_pat
         await assert_everything_stopped(data_dir, children)
         second_log = second.log.read_text(errors="replace")
         assert "Traceback" not in second_log, second_log
+
+
+@pytest.mark.slow
+async def test_ctrl_c_in_a_terminal_stops_everything_quietly(tmp_path: Path) -> None:
+    """A terminal's Ctrl-C interrupts the whole foreground process group, pixel processes included:
+    facetag still stops everything it started, exits 0 and prints no traceback."""
+    with scratch_data_dir("facetag-serve-") as data_dir:
+        async with serve(data_dir, tmp_path / "serve.log", own_group=True) as served:
+            await served.ready()
+            async with EmbeddedPostgres(data_dir) as postgres:
+                assert await eventually_a_worker(postgres.conninfo) >= 1, "pixel processes warm, jobs running"
+            children = served.descendants()
+            assert any("spawn_main" in " ".join(proc.cmdline()) for proc in children), "pixel processes"
+            os.killpg(served.pid, signal.SIGINT)
+            try:
+                code = await asyncio.wait_for(served.process.wait(), STOP_WITHIN)
+            except TimeoutError:
+                pytest.fail(f"facetag serve did not stop within {STOP_WITHIN:.0f}s:\n{log_tail(served.log)}")
+            assert code == 0, log_tail(served.log)
+        await assert_everything_stopped(data_dir, children)
+        written = served.log.read_text(errors="replace")
+        assert "Traceback" not in written and "KeyboardInterrupt" not in written, written
 
 
 # ---- the container deployment (no Docker engine here: check what can be checked without one) -----
