@@ -10,12 +10,13 @@ pixel code: numpy, Pillow, dlib and PyAV load in the pool processes only (in the
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib
 import multiprocessing
 import os
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
@@ -89,7 +90,8 @@ class PixelPool:
         while len(seen) < self.processes:
             if loop.time() > deadline:
                 raise TimeoutError(f"only {len(seen)} of {self.processes} pixel processes started")
-            calls = [loop.run_in_executor(pool, _check_in, 0.05) for _ in range(self.processes)]
+            with _interrupts_held():
+                calls = [loop.run_in_executor(pool, _check_in, 0.05) for _ in range(self.processes)]
             seen.update(await asyncio.gather(*calls))
 
     async def run(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
@@ -97,7 +99,9 @@ class PixelPool:
             return await asyncio.to_thread(fn, *args, **kwargs)
         loop = asyncio.get_running_loop()
         try:
-            return await loop.run_in_executor(self._pool(), _call, fn, args, kwargs)
+            with _interrupts_held():
+                result = loop.run_in_executor(self._pool(), _call, fn, args, kwargs)
+            return await result
         except BrokenProcessPool:
             # A process died (out of memory, a crashing decoder): start a fresh pool for the next job.
             self.close()
@@ -107,6 +111,18 @@ class PixelPool:
         if self._executor is not None:
             self._executor.shutdown(wait=False, cancel_futures=True)
             self._executor = None
+
+
+@contextlib.contextmanager
+def _interrupts_held() -> Iterator[None]:
+    """SIGINT blocked in this thread while the pool may spawn a process (it does so inside `submit`):
+    a signal mask survives fork and exec, so a new process starts deaf to a terminal's Ctrl-C, before
+    `_init_process` ignores it for good. A SIGINT sent meanwhile reaches this process once unblocked."""
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def _check_in(hold: float) -> int:
