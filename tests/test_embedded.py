@@ -8,7 +8,7 @@ import os
 import pwd
 import stat
 import subprocess
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import aiohttp
@@ -88,7 +88,7 @@ async def test_s3_binds_loopback_and_requires_signatures(embedded: Stack, s3: S3
 
 
 async def test_restart_keeps_data(own_dir: Path) -> None:
-    async with embedded_stack(own_dir, stop_grace=2.0) as first:
+    async with embedded_stack(own_dir) as first:
         async with await psycopg.AsyncConnection.connect(first.pg_conninfo, autocommit=True) as conn:
             await conn.execute("CREATE TABLE kept (note text)")
             await conn.execute("INSERT INTO kept VALUES ('still here')")
@@ -97,11 +97,19 @@ async def test_restart_keeps_data(own_dir: Path) -> None:
             await store.put_bytes(
                 bucket="restart-test", key="a", data=b"first run", content_type="text/plain"
             )
+
+            async def parts() -> AsyncIterator[bytes]:
+                for i in range(3):
+                    yield bytes([i]) * (5 * 1024**2)
+
+            await store.put_stream(  # multipart, the last write right before weed is stopped (and killed)
+                bucket="restart-test", key="big", chunks=parts(), content_type="video/mp4", max_bytes=10**8
+            )
         old_pids = [first.postgres.pid, first.s3.pid]
     assert server_processes(own_dir) == []
     assert not any(pid is not None and psutil.pid_exists(pid) for pid in old_pids)
 
-    async with embedded_stack(own_dir, stop_grace=2.0) as second:
+    async with embedded_stack(own_dir) as second:
         assert second.endpoint.access_key == first.endpoint.access_key
         assert second.endpoint.secret_key == first.endpoint.secret_key
         assert await _scalar(second.pg_url, "SELECT note FROM kept") == "still here"
@@ -111,11 +119,13 @@ async def test_restart_keeps_data(own_dir: Path) -> None:
             )
             assert await store.get_bytes(bucket="restart-test", key="a") == b"first run"
             assert await store.get_bytes(bucket="restart-test", key="b") == b"second run"
+            big = await store.get_bytes(bucket="restart-test", key="big", max_bytes=16 * 1024**2)
+            assert big == b"".join(bytes([i]) * (5 * 1024**2) for i in range(3))
     assert server_processes(own_dir) == []
 
 
 async def test_second_instance_joins_as_guest(own_dir: Path) -> None:
-    async with EmbeddedPostgres(own_dir) as owner, EmbeddedS3(own_dir, stop_grace=2.0) as owner_s3:
+    async with EmbeddedPostgres(own_dir) as owner, EmbeddedS3(own_dir) as owner_s3:
         guest, guest_s3 = EmbeddedPostgres(own_dir), EmbeddedS3(own_dir)
         assert await guest.start() == owner.url
         assert await guest_s3.start() == owner_s3.endpoint
@@ -187,7 +197,7 @@ async def test_killed_owner_leaves_no_orphans(own_dir: Path) -> None:
 async def test_restart_right_after_a_crash(own_dir: Path) -> None:
     """The next start stops servers still shutting down from the crashed run and keeps the data."""
     pids = await crash_an_owner(own_dir)
-    async with embedded_stack(own_dir, stop_grace=2.0) as stack:
+    async with embedded_stack(own_dir) as stack:
         assert await _gone(list(pids.values()), within=0)
         assert await _scalar(stack.pg_url, "SELECT note FROM crash") == "written before the crash"
         async with open_store(stack.endpoint) as store:

@@ -43,7 +43,7 @@ def scratch_data_dir(prefix: str = "facetag-test-") -> Iterator[Path]:
 
 
 @asynccontextmanager
-async def embedded_stack(data_dir: Path, *, stop_grace: float = 5.0) -> AsyncIterator[Stack]:
+async def embedded_stack(data_dir: Path, *, stop_grace: float = 1.0) -> AsyncIterator[Stack]:
     """Start both servers concurrently; stop both on exit, even when one failed to start."""
     postgres, s3 = EmbeddedPostgres(data_dir), EmbeddedS3(data_dir, stop_grace=stop_grace)
     try:
