@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
@@ -21,6 +22,7 @@ from tests.support.slack import SlackScenario, face_photo, slack_scenario
 
 OBAMA = "face_recognition/examples/knn_examples/train/obama/obama.jpg"
 OBAMA_2 = "face_recognition/examples/knn_examples/train/obama/obama2.jpg"
+OBAMA_3 = "face_recognition/examples/knn_examples/test/obama1.jpg"
 BIDEN = "face_recognition/examples/knn_examples/train/biden/biden.jpg"
 BIDEN_2 = "face_recognition/examples/knn_examples/train/biden/biden2.jpg"
 STRANGER = "face_recognition/examples/knn_examples/train/kit_harington/john1.jpeg"
@@ -122,6 +124,48 @@ async def test_naming_people_then_recognising_them(settings: Settings, socket_mo
         async with s.app.ctx.db.session() as session:
             tags = (await session.execute(select(Tag.tag))).scalars().all()
         assert "team" in tags
+
+
+async def test_naming_one_face_of_a_cluster_suggests_that_person_on_the_others(settings: Settings) -> None:
+    """Unknown faces are clustered as they come; naming one face later suggests that person on every
+    earlier face of its cluster, and their replies are updated, while other people's faces stay unknown."""
+    async with slack_scenario(settings) as s:
+        alice = s.slack.add_user("alice", real_name="Alice Example")
+        carol = s.slack.add_user("carol")
+        channel = s.slack.add_channel("photos", members=[alice.id, carol.id])
+        shares = {}
+        for name in (OBAMA, OBAMA_2, OBAMA_3, BIDEN):  # nobody is known yet
+            shares[name] = await s.share(channel.id, carol.id, [("photo.jpg", face_photo(name))])
+            await s.app.idle()
+        face_ids = {}
+        for name, message in shares.items():
+            [reply] = s.replies(message)
+            [block] = s.face_blocks(reply)
+            assert "<@" not in block["text"]["text"]
+            face_ids[name] = uuid.UUID(block["block_id"].removeprefix("face:"))
+        async with s.app.ctx.db.session() as session:
+            faces = {f.id: f for f in (await session.execute(select(Face))).scalars()}
+        clusters = {name: faces[face_ids[name]].cluster_id for name in shares}
+        assert clusters[OBAMA] is not None
+        assert clusters[OBAMA] == clusters[OBAMA_2] == clusters[OBAMA_3] != clusters[BIDEN]
+
+        [first] = s.replies(shares[OBAMA])
+        await _identify(s, first.ts, channel.id, f"face:{face_ids[OBAMA]}", alice.id, by=carol.id)
+
+        for name in (OBAMA_2, OBAMA_3):
+            [reply] = s.replies(shares[name])
+            [block] = s.face_blocks(reply)
+            assert f"<@{alice.id}>" in block["text"]["text"], name
+            buttons = {e["action_id"] for b in reply.blocks or [] for e in b.get("elements", [])}
+            assert {"face_confirm", "face_reject"} <= buttons
+        [reply] = s.replies(shares[BIDEN])
+        assert "<@" not in s.face_blocks(reply)[0]["text"]["text"]
+        async with s.app.ctx.db.session() as session:
+            states = {f.id: (f.state, f.person_id) for f in (await session.execute(select(Face))).scalars()}
+        person = states[face_ids[OBAMA]][1]
+        assert states[face_ids[OBAMA]] == (FaceState.confirmed, person) and person is not None
+        assert states[face_ids[OBAMA_2]] == states[face_ids[OBAMA_3]] == (FaceState.suggested, person)
+        assert states[face_ids[BIDEN]] == (FaceState.unknown, None)
 
 
 async def test_group_photo_faces_each_get_a_block_and_distinct_people(settings: Settings) -> None:
