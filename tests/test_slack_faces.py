@@ -106,7 +106,9 @@ async def test_naming_people_then_recognising_them(settings: Settings, socket_mo
         assert (await s.send(click)).status == 200
         await s.app.idle()
         updated = s.slack.ws.message(channel.id, bob_reply.ts)
-        assert f"<@{bob.id}>" not in s.face_blocks(updated)[0]["text"]["text"]
+        rejected_text = s.face_blocks(updated)[0]["text"]["text"]
+        assert f"<@{bob.id}>" not in rejected_text
+        assert f"<@{alice.id}> said no" in rejected_text, "the reply says who decided"
         async with s.app.ctx.db.session() as session:
             face = await session.get(Face, __import__("uuid").UUID(face_id))
             assert face is not None and face.state == FaceState.unknown and face.person_id is None
