@@ -351,6 +351,28 @@ async def test_s3_down_through_the_last_try_tells_the_thread_once(settings: Sett
         assert reply.text == STORE_FAILED
 
 
+async def test_the_bots_own_uploads_are_ignored(settings: Settings) -> None:
+    """The numbered picture the bot uploads into the thread comes back as Slack's events for any upload
+    (`message/file_share` and `file_shared`, from the bot's user, which `auth.test` told it): ignored."""
+    async with slack_scenario(settings) as s:
+        carol = s.slack.add_user("carol")
+        channel = s.slack.add_channel("photos", members=[carol.id])
+        message = await s.share(channel.id, carol.id, [("group.jpg", face_photo(GROUP))])
+        await s.app.idle()
+        [reply] = s.replies(message)
+        [picture] = [f for f in s.slack.ws.files.values() if f.user == s.slack.bot_user_id]
+        assert picture.name.startswith("faces-")
+        own = s.slack.payloads.file_upload(channel.id, s.slack.bot_user_id, [picture], thread_ts=message.ts)
+        for request in own:
+            assert (await s.send(request)).status == 200
+        await s.app.idle()
+        own_ts = own[0].payload["event"]["ts"]
+        async with s.app.ctx.db.session() as session:
+            assert (await session.execute(select(func.count()).select_from(Sighting))).scalar_one() == 1
+        assert [d.file_id for d in s.slack.downloads if d.file_id == picture.id] == []
+        assert [m.ts for m in s.replies(message) if m.ts != own_ts] == [reply.ts], "no reply to itself"
+
+
 async def test_forged_and_stale_signatures_are_refused(settings: Settings) -> None:
     async with slack_scenario(settings) as s:
         carol = s.slack.add_user("carol")
