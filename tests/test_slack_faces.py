@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import time
 import uuid
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 import pytest
+from PIL import Image
 from sqlalchemy import func, select, text
 from yarl import URL
 
 from handlers.media import STORE_FAILED, ingest
+from processing import images
 from storage.embedded import S3Endpoint
 from storage.models import Face, FaceState, Media, Sighting
 from storage.queue import DEFAULT_MAX_ATTEMPTS, JobInfo, PermanentJobError
@@ -371,6 +374,28 @@ async def test_the_bots_own_uploads_are_ignored(settings: Settings) -> None:
             assert (await session.execute(select(func.count()).select_from(Sighting))).scalar_one() == 1
         assert [d.file_id for d in s.slack.downloads if d.file_id == picture.id] == []
         assert [m.ts for m in s.replies(message) if m.ts != own_ts] == [reply.ts], "no reply to itself"
+
+
+async def test_a_heic_photo_shared_in_a_dm_is_answered_there(settings: Settings) -> None:
+    """An iPhone photo (HEIC) sent to the bot in a direct message: renditions, the face, a reply."""
+    images.enable_heif()
+    with Image.open(io.BytesIO(face_photo(OBAMA))) as photo:
+        heic = io.BytesIO()
+        photo.convert("RGB").save(heic, format="HEIF", quality=80)
+    async with slack_scenario(settings) as s:
+        dana = s.slack.add_user("dana")
+        dm = s.slack.add_im(dana.id)
+        message = await s.share(dm.id, dana.id, [("IMG_0001.HEIC", heic.getvalue())])
+        await s.app.idle()
+        [reply] = s.replies(message)
+        assert reply.channel == dm.id and len(s.face_blocks(reply)) == 1
+        async with s.app.ctx.db.session() as session:
+            [media] = (await session.execute(select(Media))).scalars().all()
+        thumb = await s.app.ctx.store.get_bytes(
+            bucket=settings.bucket_pending, key=f"{media.id}/thumb_h200.jpg"
+        )
+        with Image.open(io.BytesIO(thumb)) as rendition:
+            assert rendition.format == "JPEG" and rendition.height == 200
 
 
 async def test_forged_and_stale_signatures_are_refused(settings: Settings) -> None:
