@@ -106,8 +106,10 @@ def media_blocks(view: MediaView, *, image_file_id: str | None) -> tuple[str, li
                 "alt_text": "The picture with a number on each face",
             }
         )
-    room = MAX_BLOCKS - len(blocks) - 1  # keep one for a closing line
+    room = MAX_BLOCKS - len(blocks)
     faces = list(view.faces)
+    if len(faces) > room:  # not every face gets a block: keep one for the closing line
+        room -= 1
     shown = faces[:room]
     full = max(0, room - len(shown))  # faces that can have two blocks
     order = sorted(shown, key=lambda f: (f.state != "suggested", f.ordinal))
