@@ -421,10 +421,19 @@ async def test_bad_files_get_one_plain_sentence(settings: Settings) -> None:
         corrupt = await s.share(channel.id, carol.id, [("broken.jpg", face_photo(OBAMA)[:3000])])
         big = await s.share(channel.id, carol.id, [("big.jpg", face_photo(GROUP) + b"\0" * 300_000)])
         await s.app.idle()
-        for message, words in ((text_file, "type of file"), (corrupt, "damaged"), (big, "larger")):
+        s.slack.fail_next("files.info", error="file_deleted", times=2)  # file_shared asks too
+        gone = await s.share(channel.id, carol.id, [("gone.jpg", face_photo(GROUP))])
+        await s.app.idle()
+        cases = ((text_file, "type of file"), (corrupt, "damaged"), (big, "larger"), (gone, "deleted"))
+        for message, words in cases:
             [reply] = s.replies(message)
             assert words in reply.text, reply.text
             assert "Traceback" not in reply.text and "\n" not in reply.text.strip()
+        async with s.app.ctx.db.session() as session:
+            jobs = (
+                await session.execute(text("SELECT status::text, attempts FROM procrastinate_jobs"))
+            ).all()
+        assert {tuple(j) for j in jobs} == {("failed", 1)}, "each failed at once, for good"
 
 
 async def test_missing_files_read_scope_is_reported(settings: Settings) -> None:
