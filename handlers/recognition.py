@@ -93,9 +93,11 @@ async def suggest(ctx: Context, session: AsyncSession, *, media_id: uuid.UUID, f
                 )
             if face.cluster_id is None:
                 face.cluster_id = await _cluster_for(ctx.matcher, session, face, limit)
-        # A cluster that contains a confirmed face speaks for its unknown members too.
+        # A cluster that contains a confirmed face speaks for its unknown members too, for anyone not
+        # already in this media (confirmed here, or just suggested on another of its faces).
+        in_media = taken | {c.person_id for c in assigned.values()}
         await _suggest_from_clusters(
-            ctx.matcher, session, [f for f in open_faces if f.state == FaceState.unknown], rejected, taken
+            ctx.matcher, session, [f for f in open_faces if f.state == FaceState.unknown], rejected, in_media
         )
 
 

@@ -173,7 +173,45 @@ async def test_naming_one_face_of_a_cluster_suggests_that_person_on_the_others(s
         assert states[face_ids[BIDEN]] == (FaceState.unknown, None)
 
 
-async def test_group_photo_faces_each_get_a_block_and_distinct_people(settings: Settings) -> None:
+async def test_two_faces_in_one_photo_are_never_the_same_person(settings: Settings) -> None:
+    """Both faces of a collage of two photos of one man match him; only the closer one is suggested."""
+    collage = Image.new("RGB", (1200, 600), "white")
+    for i, name in enumerate((OBAMA_2, OBAMA_3)):
+        with Image.open(io.BytesIO(face_photo(name))) as photo:
+            cell = photo.convert("RGB")
+        cell.thumbnail((600, 600))
+        collage.paste(cell, (600 * i, 0))
+    both = io.BytesIO()
+    collage.save(both, format="JPEG", quality=90)
+    async with slack_scenario(settings) as s:
+        alice = s.slack.add_user("alice")
+        carol = s.slack.add_user("carol")
+        channel = s.slack.add_channel("photos", members=[alice.id, carol.id])
+        first = await s.share(channel.id, carol.id, [("obama.jpg", face_photo(OBAMA))])
+        await s.app.idle()
+        [reply] = s.replies(first)
+        await _identify(s, reply.ts, channel.id, s.face_blocks(reply)[0]["block_id"], alice.id, by=carol.id)
+
+        message = await s.share(channel.id, carol.id, [("both.jpg", both.getvalue())])
+        await s.app.idle()
+        [reply] = s.replies(message)
+        blocks = s.face_blocks(reply)
+        texts = [b["text"]["text"] for b in blocks]
+        assert len(texts) == 2
+        assert sum(f"<@{alice.id}>" in t for t in texts) == 1, texts
+
+        # Naming the other face as him moves him there: still one face of his in the photo.
+        other = next(b for b in blocks if f"<@{alice.id}>" not in b["text"]["text"])
+        await _identify(s, reply.ts, channel.id, other["block_id"], alice.id, by=carol.id)
+        [reply] = s.replies(message)
+        now = {b["block_id"]: b["text"]["text"] for b in s.face_blocks(reply)}
+        assert f"<@{alice.id}>" in now[other["block_id"]] and "confirmed" in now[other["block_id"]]
+        assert sum(f"<@{alice.id}>" in t for t in now.values()) == 1, now
+
+
+async def test_group_photo_faces_each_get_a_block_and_the_bots_own_upload_is_ignored(
+    settings: Settings,
+) -> None:
     async with slack_scenario(settings) as s:
         carol = s.slack.add_user("carol")
         channel = s.slack.add_channel("photos", members=[carol.id])
@@ -188,6 +226,21 @@ async def test_group_photo_faces_each_get_a_block_and_distinct_people(settings: 
             b["block_id"].split(":", 1)[1] for b in blocks
         }
         assert len(reply.blocks or []) <= 50
+
+        # The numbered picture the bot uploaded comes back as Slack's events for any upload
+        # (`message/file_share` and `file_shared`, from the bot's user, which `auth.test` told it):
+        # ignored.
+        [picture] = [f for f in s.slack.ws.files.values() if f.user == s.slack.bot_user_id]
+        assert picture.name.startswith("faces-")
+        own = s.slack.payloads.file_upload(channel.id, s.slack.bot_user_id, [picture], thread_ts=message.ts)
+        for request in own:
+            assert (await s.send(request)).status == 200
+        await s.app.idle()
+        own_ts = own[0].payload["event"]["ts"]
+        async with s.app.ctx.db.session() as session:
+            assert (await session.execute(select(func.count()).select_from(Sighting))).scalar_one() == 1
+        assert [d.file_id for d in s.slack.downloads if d.file_id == picture.id] == []
+        assert [m.ts for m in s.replies(message) if m.ts != own_ts] == [reply.ts], "no reply to itself"
 
 
 async def test_duplicate_deliveries_process_the_file_once(settings: Settings) -> None:
@@ -352,28 +405,6 @@ async def test_s3_down_through_the_last_try_tells_the_thread_once(settings: Sett
                 await ingest(s.app.ctx, last, sighting_id=sighting_id)
         [reply] = s.replies(message)
         assert reply.text == STORE_FAILED
-
-
-async def test_the_bots_own_uploads_are_ignored(settings: Settings) -> None:
-    """The numbered picture the bot uploads into the thread comes back as Slack's events for any upload
-    (`message/file_share` and `file_shared`, from the bot's user, which `auth.test` told it): ignored."""
-    async with slack_scenario(settings) as s:
-        carol = s.slack.add_user("carol")
-        channel = s.slack.add_channel("photos", members=[carol.id])
-        message = await s.share(channel.id, carol.id, [("group.jpg", face_photo(GROUP))])
-        await s.app.idle()
-        [reply] = s.replies(message)
-        [picture] = [f for f in s.slack.ws.files.values() if f.user == s.slack.bot_user_id]
-        assert picture.name.startswith("faces-")
-        own = s.slack.payloads.file_upload(channel.id, s.slack.bot_user_id, [picture], thread_ts=message.ts)
-        for request in own:
-            assert (await s.send(request)).status == 200
-        await s.app.idle()
-        own_ts = own[0].payload["event"]["ts"]
-        async with s.app.ctx.db.session() as session:
-            assert (await session.execute(select(func.count()).select_from(Sighting))).scalar_one() == 1
-        assert [d.file_id for d in s.slack.downloads if d.file_id == picture.id] == []
-        assert [m.ts for m in s.replies(message) if m.ts != own_ts] == [reply.ts], "no reply to itself"
 
 
 async def test_a_heic_photo_shared_in_a_dm_is_answered_there(settings: Settings) -> None:
