@@ -10,9 +10,8 @@ import pytest
 from PIL import Image
 
 from processing.faces import Box, DetectedFace, DlibEngine, FaceEngine, cosine_distance
-from tests.support.shared import FACES as SHARED_FACES
+from tests.support.shared import FACES as DATA
 
-DATA = SHARED_FACES
 FACES = DATA / "dlib/examples/faces"
 
 

@@ -17,9 +17,8 @@ from processing import images, media_types, results
 from processing.errors import CorruptMedia, TooLarge, UnsupportedMedia
 from processing.faces import Box
 from processing.media_types import MediaType
-from tests.support.shared import FACES
+from tests.support.shared import FACES as DATA
 
-DATA = FACES
 OBAMA_SMALL = DATA / "face_recognition/examples/obama_small.jpg"  # 320 x 240
 GROUP = DATA / "dlib/examples/faces/2007_007763.jpg"  # 500 x 375
 RGBA_PNG = DATA / "face_recognition/examples/alex-lacamoire.png"

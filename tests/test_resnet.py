@@ -14,9 +14,8 @@ from PIL import Image
 from processing.errors import ModelsMissing
 from processing.faces import CHIP_PADDING, DlibEngine, default_models_dir
 from processing.resnet import CHIP_SIZE, ModelFormatError, ResNet, read_layers, read_network, to_onnx
-from tests.support.shared import FACES
+from tests.support.shared import FACES as DATA
 
-DATA = FACES
 WEIGHTS = default_models_dir() / "dlib_face_recognition_resnet_model_v1.dat"
 
 
