@@ -25,7 +25,6 @@ class Doors:
     def __init__(self, settings: Settings) -> None:
         from bot.api.door import ApiDoor
 
-        self.settings = settings
         self.slack = self._slack(settings)
         self.teams = self._teams(settings)
         self.api = ApiDoor()
@@ -58,14 +57,9 @@ class Doors:
     @property
     def summary(self) -> list[str]:
         """What listens where, for the start-up log line."""
-        listening = []
-        if self.slack is not None and self.settings.slack_signing_secret is not None:
-            listening.append("slack: POST /slack/events")
-        if self.slack is not None and self.settings.slack_app_token is not None:
-            listening.append("slack: Socket Mode")
-        if self.teams is not None:
-            listening.append("teams: POST /api/messages")
-        return [*listening, "rest api: /api/v1"]
+        slack = self.slack.listening if self.slack is not None else []
+        teams = self.teams.listening if self.teams is not None else []
+        return [*slack, *teams, "rest api: /api/v1"]
 
     def add_routes(self, app: web.Application, ctx: Context) -> None:
         if self.slack is not None:

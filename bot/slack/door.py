@@ -101,6 +101,14 @@ class SlackDoor:
         self._socket: Any = None
         self._connecting: asyncio.Task[None] | None = None
 
+    @property
+    def listening(self) -> list[str]:
+        """Where Slack reaches this door, as `add_routes` sets it up."""
+        return [
+            *(["slack: POST /slack/events"] if self.settings.slack_signing_secret is not None else []),
+            *(["slack: Socket Mode"] if self.settings.slack_app_token is not None else []),
+        ]
+
     def add_routes(self, app: web.Application, ctx: Context) -> None:
         """POST /slack/events only with a signing secret to verify it by (in Socket Mode without one,
         nothing arrives over HTTP: an unverifiable request is never taken)."""

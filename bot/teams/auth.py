@@ -32,6 +32,8 @@ warnings.filterwarnings("ignore", category=web.NotAppKeyWarning, module=__name__
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
+MESSAGES_PATH = "/api/messages"
+
 
 class TeamsAuthError(Exception):
     """The request is not from the Bot Framework for this bot; the message says why (for logs only)."""
@@ -161,7 +163,7 @@ def add_teams_routes(
     adapter: CloudAdapter,
     agent: Agent,
     validator: BotFrameworkTokenValidator,
-    path: str = "/api/messages",
+    path: str = MESSAGES_PATH,
 ) -> None:
     """Mount the Teams door on an existing aiohttp application (POST only)."""
     app.router.add_post(path, messages_route(adapter, agent, validator))

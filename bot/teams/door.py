@@ -29,7 +29,7 @@ from sqlalchemy import select
 
 from bot.teams import activities
 from bot.teams.adapter import build_teams_adapter
-from bot.teams.auth import BotFrameworkTokenValidator, add_teams_routes
+from bot.teams.auth import MESSAGES_PATH, BotFrameworkTokenValidator, add_teams_routes
 from bot.teams.cards import (
     CARD_CONTENT_TYPE,
     MEMBERS_DATASET,
@@ -244,6 +244,11 @@ class TeamsDoor:
         self.adapter = build_teams_adapter(self.config)
         self.validator = BotFrameworkTokenValidator(self.config)
         self.viewers: TeamsViewers | None = None  # built with the Context, in add_routes
+
+    @property
+    def listening(self) -> list[str]:
+        """Where the Bot Connector reaches this door, as `add_routes` sets it up."""
+        return [f"teams: POST {MESSAGES_PATH}"]
 
     def add_routes(self, app: web.Application, ctx: Context) -> None:
         owners = TeamOwners(self.chat.connector, self.chat.graph)
